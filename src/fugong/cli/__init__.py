@@ -1,0 +1,19 @@
+"""The ``fugong`` command: the same services as the web, from a shell. One module per domain."""
+
+from __future__ import annotations
+
+import typer
+
+from fugong.cli import core
+
+app = typer.Typer(
+    help="复工 Fugong：企业复工复产服务平台", no_args_is_help=True, pretty_exceptions_enable=False
+)
+core.register(app)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

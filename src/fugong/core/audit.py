@@ -1,0 +1,57 @@
+"""The audit trail: one row per write (and per read of personal data), added to the caller's
+session so it commits or rolls back together with the change it describes."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session
+
+from fugong.core.models import AuditLog, User
+from fugong.db import jsonable
+
+#: The client address of the request being served; the web layer sets it per request.
+current_ip: ContextVar[str | None] = ContextVar("current_ip", default=None)
+#: Who acts when no user does: the CLI on the host sets ``cli``.
+SYSTEM_LABEL = "system"
+
+
+def snapshot(obj: Any, fields: list[str] | None = None) -> dict[str, Any]:
+    """The column values of a mapped object, JSON-ready, for before/after documents."""
+    mapper = inspect(obj).mapper
+    names = fields or [c.key for c in mapper.column_attrs]
+    return {n: jsonable(getattr(obj, n)) for n in names if n != "password_hash"}
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Keep only the keys that changed, so an audit row shows what the edit did."""
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+def record(
+    session: Session,
+    *,
+    actor: User | None,
+    action: str,
+    target_type: str,
+    target_id: Any = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    detail: str | None = None,
+) -> AuditLog:
+    row = AuditLog(
+        actor_id=actor.id if actor is not None else None,
+        actor_label=actor.username if actor is not None else SYSTEM_LABEL,
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        before=jsonable(before) if before is not None else None,
+        after=jsonable(after) if after is not None else None,
+        detail=detail,
+        ip=current_ip.get(),
+    )
+    session.add(row)
+    return row

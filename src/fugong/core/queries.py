@@ -1,0 +1,300 @@
+"""Reads of the core domain. Every enterprise read goes through ``enterprise_scope``: what the
+actor may not see does not exist for them (404, never 403, so existence does not leak)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from fugong.core import audit
+from fugong.core.models import AuditLog, Contact, Enterprise, Organisation, User, UserRole
+from fugong.core.permissions import AUDIT_READERS, REGISTRY_READERS, enterprise_scope, require_role
+from fugong.core.reference import INDUSTRIES, RESUMPTION_STATUSES, label
+from fugong.core.schemas import EnterpriseRead
+from fugong.errors import NotFound
+
+MAX_PER_PAGE = 200
+
+
+@dataclass
+class EnterpriseFilter:
+    q: str | None = None
+    district: str | None = None
+    street: str | None = None
+    industry: str | None = None
+    size: str | None = None
+    key_category: str | None = None  # a code, or "any" / "none"
+    resumption_status: str | None = None
+    manager_id: int | None = None
+
+    def active(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+
+
+@dataclass
+class Page:
+    items: list[EnterpriseRead]
+    total: int
+    page: int
+    per_page: int
+    pages: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pages = max(1, -(-self.total // self.per_page))
+
+
+def _filtered(actor: User, flt: EnterpriseFilter) -> Select[Organisation, Enterprise]:
+    stmt = (
+        select(Organisation, Enterprise)
+        .join(Enterprise, Enterprise.id == Organisation.id)
+        .where(enterprise_scope(actor))
+    )
+    if flt.q:
+        term = flt.q.strip()
+        # A full code is an exact lookup (the unique index); anything else searches names.
+        if len(term) == 18 and term.isalnum():
+            stmt = stmt.where(Organisation.uscc == term.upper())
+        else:
+            stmt = stmt.where(
+                or_(
+                    Organisation.name.contains(term, autoescape=True),
+                    Organisation.uscc.startswith(term.upper(), autoescape=True),
+                )
+            )
+    if flt.district:
+        stmt = stmt.where(Organisation.district == flt.district)
+    if flt.street:
+        stmt = stmt.where(Enterprise.street == flt.street)
+    if flt.industry:
+        stmt = stmt.where(Enterprise.industry == flt.industry)
+    if flt.size:
+        stmt = stmt.where(Enterprise.size == flt.size)
+    if flt.key_category == "any":
+        stmt = stmt.where(Enterprise.key_category.is_not(None))
+    elif flt.key_category == "none":
+        stmt = stmt.where(Enterprise.key_category.is_(None))
+    elif flt.key_category:
+        stmt = stmt.where(Enterprise.key_category == flt.key_category)
+    if flt.resumption_status:
+        stmt = stmt.where(Enterprise.resumption_status == flt.resumption_status)
+    if flt.manager_id:
+        stmt = stmt.where(Enterprise.manager_id == flt.manager_id)
+    return stmt
+
+
+def _read(org: Organisation, ent: Enterprise, managers: dict[int, str]) -> EnterpriseRead:
+    return EnterpriseRead(
+        id=org.id,
+        uscc=org.uscc,
+        name=org.name,
+        district=org.district,
+        street=ent.street,
+        address=org.address,
+        industry=ent.industry,
+        size=ent.size,
+        key_category=ent.key_category,
+        headcount=ent.headcount,
+        insured_employees=ent.insured_employees,
+        resumption_status=ent.resumption_status,
+        resumption_date=ent.resumption_date,
+        staff_back_pct=ent.staff_back_pct,
+        manager=managers.get(ent.manager_id) if ent.manager_id else None,
+    )
+
+
+def _manager_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(ids)))
+    return {row[0]: row[1] for row in rows}
+
+
+def list_enterprises(
+    session: Session, *, actor: User, flt: EnterpriseFilter, page: int = 1, per_page: int = 50
+) -> Page:
+    require_role(actor, *REGISTRY_READERS)
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    page = max(1, page)
+    base = _filtered(actor, flt)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.execute(
+        base.order_by(Organisation.name, Organisation.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    managers = _manager_names(session, {e.manager_id for _, e in rows if e.manager_id})
+    return Page(
+        items=[_read(o, e, managers) for o, e in rows], total=total, page=page, per_page=per_page
+    )
+
+
+def iter_enterprises(
+    session: Session, *, actor: User, flt: EnterpriseFilter, batch: int = 1000
+) -> Iterator[EnterpriseRead]:
+    """Every enterprise matching the filter, for exports, in batches of ``batch``."""
+    require_role(actor, *REGISTRY_READERS)
+    stmt = _filtered(actor, flt).order_by(Organisation.name, Organisation.id)
+    offset = 0
+    while True:
+        rows = session.execute(stmt.limit(batch).offset(offset)).all()
+        if not rows:
+            return
+        managers = _manager_names(session, {e.manager_id for _, e in rows if e.manager_id})
+        yield from (_read(o, e, managers) for o, e in rows)
+        offset += batch
+
+
+def get_enterprise(session: Session, *, actor: User, enterprise_id: int) -> Organisation:
+    require_role(actor, *REGISTRY_READERS)
+    org = session.scalar(
+        select(Organisation)
+        .join(Enterprise, Enterprise.id == Organisation.id)
+        .where(Organisation.id == enterprise_id, enterprise_scope(actor))
+    )
+    if org is None:
+        raise NotFound("企业不存在")
+    return org
+
+
+def enterprise_read(session: Session, org: Organisation) -> EnterpriseRead:
+    assert org.enterprise is not None
+    ent = org.enterprise
+    return _read(org, ent, _manager_names(session, {ent.manager_id} if ent.manager_id else set()))
+
+
+def read_contacts(session: Session, *, actor: User, org: Organisation) -> Sequence[Contact]:
+    """Contacts are personal data: reading them leaves an audit row naming the reader."""
+    contacts = session.scalars(
+        select(Contact).where(Contact.organisation_id == org.id).order_by(Contact.id)
+    ).all()
+    if contacts:
+        audit.record(
+            session,
+            actor=actor,
+            action="personal.read",
+            target_type="contacts",
+            target_id=org.id,
+            detail=f"{len(contacts)} contact(s) of {org.name}",
+        )
+    return contacts
+
+
+@dataclass
+class Dashboard:
+    total: int
+    by_status: list[tuple[str, str, int]]  # code, label, count
+    by_street: list[tuple[str, dict[str, int]]]  # street, {status: count}
+    by_industry: list[tuple[str, dict[str, int]]]
+    key_enterprises: int
+    headcount: int
+    resumed_share: float
+
+
+def dashboard(session: Session, *, actor: User, district: str | None = None) -> Dashboard:
+    require_role(actor, *REGISTRY_READERS)
+    base = (
+        select(
+            Enterprise.resumption_status,
+            Enterprise.street,
+            Enterprise.industry,
+            func.count().label("n"),
+            func.sum(Enterprise.headcount).label("h"),
+            func.count(Enterprise.key_category).label("k"),
+        )
+        .join(Organisation, Organisation.id == Enterprise.id)
+        .where(enterprise_scope(actor))
+    )
+    if district:
+        base = base.where(Organisation.district == district)
+    rows = session.execute(
+        base.group_by(Enterprise.resumption_status, Enterprise.street, Enterprise.industry)
+    ).all()
+    status_n: dict[str, int] = dict.fromkeys(RESUMPTION_STATUSES, 0)
+    streets: dict[str, dict[str, int]] = {}
+    industries: dict[str, dict[str, int]] = {}
+    total = headcount = key = 0
+    for status, street, industry, n, h, k in rows:
+        status_n[status] += n
+        s = streets.setdefault(street or "（未填）", dict.fromkeys(RESUMPTION_STATUSES, 0))
+        s[status] += n
+        ind = industries.setdefault(
+            label(INDUSTRIES, industry), dict.fromkeys(RESUMPTION_STATUSES, 0)
+        )
+        ind[status] += n
+        total += n
+        headcount += h or 0
+        key += k
+    resumed = status_n["partial"] + status_n["full"]
+    return Dashboard(
+        total=total,
+        by_status=[(c, label(RESUMPTION_STATUSES, c), status_n[c]) for c in RESUMPTION_STATUSES],
+        by_street=sorted(streets.items(), key=lambda kv: -sum(kv[1].values())),
+        by_industry=sorted(industries.items(), key=lambda kv: -sum(kv[1].values())),
+        key_enterprises=key,
+        headcount=headcount,
+        resumed_share=resumed / total if total else 0.0,
+    )
+
+
+@dataclass
+class AuditFilter:
+    actor: str | None = None
+    action: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _audit_stmt(flt: AuditFilter) -> Select[AuditLog]:
+    stmt = select(AuditLog)
+    if flt.actor:
+        stmt = stmt.where(AuditLog.actor_label == flt.actor)
+    if flt.action:
+        stmt = stmt.where(AuditLog.action.startswith(flt.action, autoescape=True))
+    if flt.target_type:
+        stmt = stmt.where(AuditLog.target_type == flt.target_type)
+    if flt.target_id:
+        stmt = stmt.where(AuditLog.target_id == flt.target_id)
+    if flt.since:
+        stmt = stmt.where(AuditLog.at >= flt.since)
+    if flt.until:
+        stmt = stmt.where(AuditLog.at < flt.until)
+    return stmt
+
+
+def list_audit(
+    session: Session, *, actor: User, flt: AuditFilter, page: int = 1, per_page: int = 50
+) -> tuple[list[AuditLog], int]:
+    require_role(actor, *AUDIT_READERS)
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    stmt = _audit_stmt(flt)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(AuditLog.id.desc()).limit(per_page).offset((max(1, page) - 1) * per_page)
+    ).all()
+    return list(rows), total
+
+
+def iter_audit(session: Session, *, actor: User, flt: AuditFilter) -> Iterator[AuditLog]:
+    require_role(actor, *AUDIT_READERS)
+    yield from session.scalars(
+        _audit_stmt(flt).order_by(AuditLog.id).execution_options(yield_per=1000)
+    )
+
+
+def managers(session: Session) -> list[User]:
+    return list(
+        session.scalars(
+            select(User).join(UserRole).where(UserRole.role == "manager").order_by(User.username)
+        )
+    )
+
+
+def user_by_id(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)

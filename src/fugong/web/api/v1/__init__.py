@@ -1,0 +1,11 @@
+"""REST API v1: one router per domain, all behind the same authentication and scoping."""
+
+from fastapi import APIRouter, Depends
+
+from fugong.web.api.v1 import core
+from fugong.web.deps import api_write_guard
+
+router = APIRouter(dependencies=[Depends(api_write_guard)])
+router.include_router(core.router)
+
+__all__ = ["router"]
