@@ -78,6 +78,7 @@ def enterprises_import(file: Path) -> None:
         for err in e.errors:
             typer.echo(f"  {err}", err=True)
         raise fail(f"{len(e.errors)} 处错误，未导入任何数据") from None
+    migrate.analyze(make_engine(settings.database_url))
     typer.echo(f"已导入 {report.created} 家企业")
 
 
@@ -195,6 +196,7 @@ def register(app: typer.Typer) -> None:
             else:
                 typer.echo(f"正在生成 {enterprises} 家企业的演示数据……", err=True)
                 load_demo(session, enterprises=enterprises, seed=seed)
+        migrate.analyze(engine)
         if serve_after:
             serve(None, None, 1)
         else:

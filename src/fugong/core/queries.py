@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from fugong.core import audit
@@ -48,43 +48,62 @@ class Page:
         self.pages = max(1, -(-self.total // self.per_page))
 
 
-def _filtered(actor: User, flt: EnterpriseFilter) -> Select[Organisation, Enterprise]:
-    stmt = (
-        select(Organisation, Enterprise)
-        .join(Enterprise, Enterprise.id == Organisation.id)
-        .where(enterprise_scope(actor))
-    )
+def _conditions(actor: User, flt: EnterpriseFilter) -> tuple[list[ColumnElement[bool]], bool]:
+    """The WHERE terms of a filtered, scoped list, and whether they need the organisations
+    table (only a name search does: everything else lives on ``enterprises``)."""
+    terms: list[ColumnElement[bool]] = [enterprise_scope(actor)]
+    needs_org = False
     if flt.q:
         term = flt.q.strip()
+        needs_org = True
         # A full code is an exact lookup (the unique index); anything else searches names.
         if len(term) == 18 and term.isalnum():
-            stmt = stmt.where(Organisation.uscc == term.upper())
+            terms.append(Organisation.uscc == term.upper())
         else:
-            stmt = stmt.where(
+            terms.append(
                 or_(
                     Organisation.name.contains(term, autoescape=True),
                     Organisation.uscc.startswith(term.upper(), autoescape=True),
                 )
             )
     if flt.district:
-        stmt = stmt.where(Organisation.district == flt.district)
+        terms.append(Enterprise.district == flt.district)
     if flt.street:
-        stmt = stmt.where(Enterprise.street == flt.street)
+        terms.append(Enterprise.street == flt.street)
     if flt.industry:
-        stmt = stmt.where(Enterprise.industry == flt.industry)
+        terms.append(Enterprise.industry == flt.industry)
     if flt.size:
-        stmt = stmt.where(Enterprise.size == flt.size)
+        terms.append(Enterprise.size == flt.size)
     if flt.key_category == "any":
-        stmt = stmt.where(Enterprise.key_category.is_not(None))
+        terms.append(Enterprise.key_category.is_not(None))
     elif flt.key_category == "none":
-        stmt = stmt.where(Enterprise.key_category.is_(None))
+        terms.append(Enterprise.key_category.is_(None))
     elif flt.key_category:
-        stmt = stmt.where(Enterprise.key_category == flt.key_category)
+        terms.append(Enterprise.key_category == flt.key_category)
     if flt.resumption_status:
-        stmt = stmt.where(Enterprise.resumption_status == flt.resumption_status)
+        terms.append(Enterprise.resumption_status == flt.resumption_status)
     if flt.manager_id:
-        stmt = stmt.where(Enterprise.manager_id == flt.manager_id)
-    return stmt
+        terms.append(Enterprise.manager_id == flt.manager_id)
+    return terms, needs_org
+
+
+def _filtered(actor: User, flt: EnterpriseFilter) -> Select[Organisation, Enterprise]:
+    terms, _ = _conditions(actor, flt)
+    # Newest registrations first: the primary key orders it, so a page is an index walk.
+    return (
+        select(Organisation, Enterprise)
+        .join(Enterprise, Enterprise.id == Organisation.id)
+        .where(*terms)
+        .order_by(Enterprise.id.desc())
+    )
+
+
+def count_enterprises(session: Session, *, actor: User, flt: EnterpriseFilter) -> int:
+    terms, needs_org = _conditions(actor, flt)
+    stmt = select(func.count(Enterprise.id)).where(*terms)
+    if needs_org:
+        stmt = stmt.join(Organisation, Organisation.id == Enterprise.id)
+    return session.scalar(stmt) or 0
 
 
 def _read(org: Organisation, ent: Enterprise, managers: dict[int, str]) -> EnterpriseRead:
@@ -120,12 +139,9 @@ def list_enterprises(
     require_role(actor, *REGISTRY_READERS)
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
-    base = _filtered(actor, flt)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    total = count_enterprises(session, actor=actor, flt=flt)
     rows = session.execute(
-        base.order_by(Organisation.name, Organisation.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        _filtered(actor, flt).limit(per_page).offset((page - 1) * per_page)
     ).all()
     managers = _manager_names(session, {e.manager_id for _, e in rows if e.manager_id})
     return Page(
@@ -138,7 +154,7 @@ def iter_enterprises(
 ) -> Iterator[EnterpriseRead]:
     """Every enterprise matching the filter, for exports, in batches of ``batch``."""
     require_role(actor, *REGISTRY_READERS)
-    stmt = _filtered(actor, flt).order_by(Organisation.name, Organisation.id)
+    stmt = _filtered(actor, flt)
     offset = 0
     while True:
         rows = session.execute(stmt.limit(batch).offset(offset)).all()
@@ -197,20 +213,16 @@ class Dashboard:
 
 def dashboard(session: Session, *, actor: User, district: str | None = None) -> Dashboard:
     require_role(actor, *REGISTRY_READERS)
-    base = (
-        select(
-            Enterprise.resumption_status,
-            Enterprise.street,
-            Enterprise.industry,
-            func.count().label("n"),
-            func.sum(Enterprise.headcount).label("h"),
-            func.count(Enterprise.key_category).label("k"),
-        )
-        .join(Organisation, Organisation.id == Enterprise.id)
-        .where(enterprise_scope(actor))
-    )
+    base = select(
+        Enterprise.resumption_status,
+        Enterprise.street,
+        Enterprise.industry,
+        func.count().label("n"),
+        func.sum(Enterprise.headcount).label("h"),
+        func.count(Enterprise.key_category).label("k"),
+    ).where(enterprise_scope(actor))
     if district:
-        base = base.where(Organisation.district == district)
+        base = base.where(Enterprise.district == district)
     rows = session.execute(
         base.group_by(Enterprise.resumption_status, Enterprise.street, Enterprise.industry)
     ).all()
@@ -288,10 +300,14 @@ def iter_audit(session: Session, *, actor: User, flt: AuditFilter) -> Iterator[A
     )
 
 
-def managers(session: Session) -> list[User]:
+def managers(session: Session) -> list[Row[int, str, str]]:
+    """Account managers for pick lists: id, username and display name, nothing more."""
     return list(
-        session.scalars(
-            select(User).join(UserRole).where(UserRole.role == "manager").order_by(User.username)
+        session.execute(
+            select(User.id, User.username, User.display_name)
+            .join(UserRole)
+            .where(UserRole.role == "manager")
+            .order_by(User.username)
         )
     )
 

@@ -139,6 +139,7 @@ def _new_enterprise(
         address=data.address,
     )
     org.enterprise = Enterprise(
+        district=data.district,
         street=data.street,
         industry=data.industry,
         size=data.size,
@@ -188,6 +189,8 @@ def update_enterprise(
     for key in ("name", "district", "address"):
         if key in changes and changes[key] is not None:
             setattr(org, key, changes[key])
+    if changes.get("district") is not None:
+        ent.district = changes["district"]
     if "street" in changes:
         org.street = ent.street = changes["street"]
     for key in (

@@ -24,6 +24,14 @@ def alembic_config(url: str | None = None, engine: Engine | None = None) -> Conf
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine=engine), revision)
+    analyze(engine)
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh the planner's statistics. Without them SQLite picks the district index for a
+    street filter (every row of the district) instead of the street index; run after bulk loads."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

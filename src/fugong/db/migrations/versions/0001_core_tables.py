@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 04:27:47.221458
+Create Date: 2026-11-29 04:39:48.048841
 """
 
 from collections.abc import Sequence
@@ -156,6 +156,7 @@ def upgrade() -> None:
     op.create_table(
         "enterprises",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("district", sa.String(length=20), nullable=False),
         sa.Column("street", sa.String(length=40), nullable=True),
         sa.Column("industry", sa.String(length=30), nullable=False),
         sa.Column("size", sa.String(length=10), nullable=False),
@@ -210,6 +211,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_enterprises")),
     )
     with op.batch_alter_table("enterprises", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_enterprises_district"), ["district"], unique=False)
         batch_op.create_index(batch_op.f("ix_enterprises_industry"), ["industry"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_enterprises_key_category"), ["key_category"], unique=False
@@ -292,6 +294,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_enterprises_manager_id"))
         batch_op.drop_index(batch_op.f("ix_enterprises_key_category"))
         batch_op.drop_index(batch_op.f("ix_enterprises_industry"))
+        batch_op.drop_index(batch_op.f("ix_enterprises_district"))
 
     op.drop_table("enterprises")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:

@@ -1,0 +1,219 @@
+"""Enterprise list under concurrent clients: p50/p95 of the filtered, paginated list.
+
+Builds a district of N enterprises (default 20,000) in a fresh database, serves it with uvicorn
+in a child process, logs in as an official, and has C client threads (default 8) request the
+list page and the API with rotating filters. Prints p50/p95 per backend, the framework floor
+(/healthz) on the same server, and the ratio SQLite : PostgreSQL (the named alternative: the
+production database on the same machine, when it is reachable).
+
+    python bench/web.py [--enterprises 20000] [--clients 8] [--requests 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+from sqlalchemy import text
+
+from fugong.core.demo import load_demo
+from fugong.db import make_engine, make_session_factory, migrate, unit_of_work
+
+FILTERS = [
+    {},
+    {"street": "大沙街道"},
+    {"industry": "manufacturing", "size": "small"},
+    {"resumption_status": "partial"},
+    {"key_category": "any"},
+    {"q": "科技"},
+    {"street": "南岗街道", "resumption_status": "full", "page": "3"},
+    {"manager_id": "12"},
+]
+PG_URL = os.environ.get("FUGONG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prepare(url: str, n: int) -> None:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    t = time.perf_counter()
+    with unit_of_work(make_session_factory(engine)) as session:
+        load_demo(session, enterprises=n, seed=2020)
+    migrate.analyze(engine)
+    print(f"  loaded {n} enterprises in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    engine.dispose()
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body: str | None = None) -> tuple[int, str]:
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.conn.request(method, path, body=body, headers=headers)
+        r = self.conn.getresponse()
+        data = r.read().decode()
+        for h, v in r.getheaders():
+            if h.lower() == "set-cookie":
+                name, _, rest = v.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+        return r.status, data
+
+    def login(self, username: str) -> None:
+        _, page = self.request("GET", "/login")
+        m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert m
+        body = urlencode(
+            {
+                "username": username,
+                "password": "fugong-demo-2020",
+                "csrf_token": m.group(1),
+                "next": "/",
+            }
+        )
+        status, _ = self.request("POST", "/login", body)
+        assert status == 303, status
+
+
+def measure(port: int, clients: int, total: int, paths: list[str]) -> list[float]:
+    times: list[float] = []
+    lock = threading.Lock()
+    per = max(1, total // clients)
+
+    def work(k: int) -> None:
+        c = Client(port)
+        c.login("official")
+        local = []
+        for i in range(per):
+            path = paths[(k + i) % len(paths)]
+            t = time.perf_counter()
+            status, _ = c.request("GET", path)
+            local.append(time.perf_counter() - t)
+            assert status == 200, (status, path)
+        with lock:
+            times.extend(local)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return times
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] * 1000
+
+
+def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, float] | None:
+    print(f"[{name}] preparing…", file=sys.stderr)
+    prepare(url, args.enterprises)
+    port = free_port()
+    env = dict(
+        os.environ,
+        FUGONG_DATABASE_URL=url,
+        FUGONG_SECRET_KEY="b" * 40,
+        FUGONG_LOGIN_MAX_FAILURES="1000",
+        FUGONG_PORT=str(port),
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "fugong.web.asgi:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        pages = [f"/enterprises?{urlencode(f)}" for f in FILTERS]
+        api = [f"/api/v1/enterprises?{urlencode(f)}" for f in FILTERS]
+        measure(port, 2, 40, pages)  # warm caches and the connection pool
+        ui = measure(port, args.clients, args.requests, pages)
+        js = measure(port, args.clients, args.requests, api)
+        floor = measure(port, args.clients, args.requests, ["/healthz"])
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    res = {
+        "ui_p50": pct(ui, 50),
+        "ui_p95": pct(ui, 95),
+        "api_p50": pct(js, 50),
+        "api_p95": pct(js, 95),
+        "floor_p50": pct(floor, 50),
+        "floor_p95": pct(floor, 95),
+    }
+    print(
+        f"[{name}] {args.enterprises} enterprises, {args.clients} concurrent clients, "
+        f"{len(ui)} requests each"
+    )
+    print(f"  list page  (HTML): p50 {res['ui_p50']:6.1f} ms   p95 {res['ui_p95']:6.1f} ms")
+    print(f"  list API   (JSON): p50 {res['api_p50']:6.1f} ms   p95 {res['api_p95']:6.1f} ms")
+    print(f"  /healthz (floor):  p50 {res['floor_p50']:6.1f} ms   p95 {res['floor_p95']:6.1f} ms")
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--enterprises", type=int, default=20_000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument("--no-postgres", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = run_backend("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}", args)
+    pg = None
+    if not args.no_postgres:
+        schema = f"fugong_bench_{uuid.uuid4().hex[:8]}"
+        admin = make_engine(PG_URL)
+        try:
+            with admin.begin() as c:
+                c.execute(text(f'CREATE SCHEMA "{schema}"'))
+        except Exception as e:  # no server: say so and go on with SQLite alone
+            print(f"PostgreSQL not reachable ({type(e).__name__}); no comparison.")
+        else:
+            try:
+                pg = run_backend("PostgreSQL", f"{PG_URL}?options=-csearch_path%3D{schema}", args)
+            finally:
+                with admin.begin() as c:
+                    c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    if sqlite and pg:
+        print(f"ratio PostgreSQL/SQLite p95 (list page): {pg['ui_p95'] / sqlite['ui_p95']:.2f}×")
+    if sqlite:
+        goal = "met" if sqlite["ui_p95"] < 100 else "NOT met"
+        print(f"goal p95 < 100 ms on SQLite: {goal} ({sqlite['ui_p95']:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
