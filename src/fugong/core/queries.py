@@ -314,3 +314,31 @@ def managers(session: Session) -> list[Row[int, str, str]]:
 
 def user_by_id(session: Session, user_id: int) -> User | None:
     return session.get(User, user_id)
+
+
+def list_users(
+    session: Session, *, actor: User, role: str | None = None, q: str | None = None
+) -> list[User]:
+    require_role(actor, "admin")
+    stmt = select(User).order_by(User.username)
+    if role:
+        stmt = stmt.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role)))
+    if q:
+        stmt = stmt.where(
+            or_(
+                User.username.contains(q, autoescape=True),
+                User.display_name.contains(q, autoescape=True),
+            )
+        )
+    return list(session.scalars(stmt.limit(500)))
+
+
+def list_organisations(
+    session: Session, *, actor: User, kind: str | None = None
+) -> list[Organisation]:
+    """Non-enterprise organisations (enterprises have their own registry), for admin pages."""
+    require_role(actor, "admin")
+    stmt = select(Organisation).where(Organisation.kind != "enterprise").order_by(Organisation.id)
+    if kind:
+        stmt = stmt.where(Organisation.kind == kind)
+    return list(session.scalars(stmt))

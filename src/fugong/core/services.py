@@ -532,3 +532,45 @@ def user_for_token(session: Session, token: str) -> User:
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         row.last_used_at = now
     return row.user
+
+
+def set_user_active(session: Session, *, user_id: int, active: bool, actor: User) -> User:
+    """Deactivate or reactivate an account; deactivation ends its sessions and tokens at once
+    (both are checked against ``is_active`` on every request)."""
+    require_role(actor, *USER_ADMINS)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    if user.id == actor.id and not active:
+        raise ValidationFailed([FieldError("is_active", "不能停用自己的账户")])
+    if user.is_active != active:
+        user.is_active = active
+        user.session_epoch += 1
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="user.activate" if active else "user.deactivate",
+            target_type="user",
+            target_id=user.id,
+            before={"is_active": not active},
+            after={"is_active": active},
+        )
+    return user
+
+
+def reset_password(session: Session, *, user_id: int, new: str, actor: User) -> None:
+    """An administrator sets a new password (the user forgot theirs); other sessions end."""
+    require_role(actor, *USER_ADMINS)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    problem = password_problem(new, user.username)
+    if problem:
+        raise ValidationFailed([FieldError("password", problem)])
+    user.password_hash = hash_password(new)
+    user.session_epoch += 1
+    session.flush()
+    audit.record(
+        session, actor=actor, action="user.password_reset", target_type="user", target_id=user.id
+    )

@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from fugong.web.ui import core
+from fugong.web.ui import admin, core
 
 router = APIRouter(include_in_schema=False)
 router.include_router(core.router)
+router.include_router(admin.router)
 
 __all__ = ["router"]
