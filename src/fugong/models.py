@@ -1,5 +1,6 @@
 """Imports every domain's models so the metadata (and Alembic) sees all tables."""
 
 from fugong.core import models as core_models
+from fugong.desk import models as desk_models
 
-__all__ = ["core_models"]
+__all__ = ["core_models", "desk_models"]

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     login_lockout_s: int = 300
     #: Largest upload accepted for imports, in bytes.
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    #: Due times of needs per urgency, hours to acknowledge / to resolve, e.g.
+    #: ``urgent=4/24,high=8/72,normal=24/168`` (unnamed urgencies keep the defaults).
+    desk_due_hours: str = ""
+    #: Outbound notification channel, ``module:attribute`` with ``send(user, text, link)``;
+    #: empty writes each message to the ``fugong.outbound`` log.
+    outbound: str = ""
     #: Aggregates of people are suppressed below this count.
     min_group_size: int = 15
 

@@ -16,8 +16,12 @@ from typing import Any
 
 import pytest
 import uvicorn
+from sqlalchemy import select
 
-from fugong.core.demo import load_demo
+from fugong.core.demo import DEMO_PASSWORD, load_demo
+from fugong.core.models import Enterprise, Organisation
+from fugong.core.schemas import UserCreate
+from fugong.core.services import create_user
 from fugong.db import make_engine, make_session_factory, migrate, unit_of_work
 from fugong.settings import Settings
 from fugong.web.app import create_app
@@ -48,6 +52,29 @@ def chromium_path() -> str | None:
     return None
 
 
+LIVE_DB_URL = ""
+
+
+def portfolio_of_42(session: Any) -> None:
+    """The article's account manager surveyed 42 enterprises: give one manager exactly that."""
+    desk_org = session.scalar(select(Organisation).where(Organisation.name.like("%服务专班")))
+    caller = create_user(
+        session,
+        actor=None,
+        data=UserCreate(
+            username="caller42",
+            display_name="雷华美",
+            password=DEMO_PASSWORD,
+            organisation_id=desk_org.id,
+            roles=["manager"],
+        ),
+    )
+    ids = session.scalars(select(Enterprise.id).order_by(Enterprise.id).limit(42)).all()
+    for ent in session.scalars(select(Enterprise).where(Enterprise.id.in_(ids))):
+        ent.manager_id = caller.id
+    session.flush()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,10 +90,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         data_dir=data,
         login_max_failures=50,
     )
+    global LIVE_DB_URL
+    LIVE_DB_URL = settings.database_url
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
     with unit_of_work(make_session_factory(engine)) as session:
         load_demo(session, enterprises=120, seed=7)
+        portfolio_of_42(session)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

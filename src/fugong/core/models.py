@@ -241,3 +241,17 @@ class AuditLog(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     detail: Mapped[str | None] = mapped_column(Text)
     ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class Notification(Base):
+    """An in-app message to a user; the outbound channel (SMS / e-mail) gets a copy after
+    the transaction commits (``core.notify``)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(String(300))
+    link: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -184,16 +184,34 @@ def update_enterprise(
             raise PermissionDenied(f"企业用户不能修改：{', '.join(forbidden)}")
     before = _enterprise_snapshot(org)
     note = changes.pop("note", None)
-    if "manager" in changes:
-        ent.manager_id = _manager_id(session, changes.pop("manager"))
-    for key in ("name", "district", "address"):
-        if key in changes and changes[key] is not None:
-            setattr(org, key, changes[key])
-    if changes.get("district") is not None:
-        ent.district = changes["district"]
-    if "street" in changes:
-        org.street = ent.street = changes["street"]
+    set_manager = "manager" in changes
+    manager_id = _manager_id(session, changes.pop("manager")) if set_manager else None
+    # Merge the edit with the stored facts and check the cross-field rules (approved needs a
+    # date, a street of the right district...) before touching any row: a refused edit must
+    # leave nothing half-applied in the session.
+    nullable = ("key_category", "resumption_date", "staff_back_pct", "street", "address")
+    current = {
+        "name": org.name, "district": org.district, "address": org.address,
+        "street": ent.street, "industry": ent.industry, "size": ent.size,
+        "key_category": ent.key_category, "headcount": ent.headcount,
+        "insured_employees": ent.insured_employees, "resumption_status": ent.resumption_status,
+        "resumption_date": ent.resumption_date, "staff_back_pct": ent.staff_back_pct,
+    }  # fmt: skip
+    merged = dict(current)
+    for key, value in changes.items():
+        if key in merged and (value is not None or key in nullable):
+            merged[key] = value
+    try:
+        EnterpriseFacts.model_validate({k: v for k, v in merged.items() if k != "name"})
+    except ValidationError as e:
+        raise ValidationFailed(field_errors(e)) from None
+    if set_manager:
+        ent.manager_id = manager_id
+    for key in ("name", "district", "address", "street"):
+        setattr(org, key, merged[key])
     for key in (
+        "district",
+        "street",
         "industry",
         "size",
         "key_category",
@@ -203,29 +221,7 @@ def update_enterprise(
         "resumption_date",
         "staff_back_pct",
     ):
-        if key in changes and (
-            changes[key] is not None or key in ("key_category", "resumption_date", "staff_back_pct")
-        ):
-            setattr(ent, key, changes[key])
-    # Re-run the cross-field rules on the merged state: a partial edit must not leave an
-    # impossible combination (approved without a date, street of another district).
-    try:
-        EnterpriseFacts.model_validate(
-            {
-                "district": org.district,
-                "street": org.street,
-                "industry": ent.industry,
-                "size": ent.size,
-                "key_category": ent.key_category,
-                "headcount": ent.headcount,
-                "insured_employees": ent.insured_employees,
-                "resumption_status": ent.resumption_status,
-                "resumption_date": ent.resumption_date,
-                "staff_back_pct": ent.staff_back_pct,
-            }
-        )
-    except ValidationError as e:
-        raise ValidationFailed(field_errors(e)) from None
+        setattr(ent, key, merged[key])
     if ent.resumption_status == "full" and ent.staff_back_pct is None:
         ent.staff_back_pct = 100
     after = _enterprise_snapshot(org)

@@ -52,6 +52,11 @@ def create_app(
         session_factory = make_session_factory(make_engine(settings.database_url))
     app.state.session_factory = session_factory
     app.state.signer = CookieSigner(settings)
+    from fugong.core import notify
+    from fugong.desk.rules import parse_due_rules
+
+    app.state.due_rules = parse_due_rules(settings.desk_due_hours)
+    notify.configure(settings.outbound)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(
         RESUMPTION_STATUSES=RESUMPTION_STATUSES,

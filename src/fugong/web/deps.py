@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from fugong.core import audit
 from fugong.core.models import User
+from fugong.core.notify import unread_count
 from fugong.core.security import same
 from fugong.core.services import user_for_token
 from fugong.errors import AuthenticationError, PermissionDenied
@@ -71,6 +72,8 @@ def optional_user(request: Request, session: SessionDep) -> User | None:
     user = session.get(User, data.user_id)
     if user is None or not user.is_active or user.session_epoch != data.epoch:
         return None
+    # The navigation bar shows unread notifications on every page a person sees.
+    request.state.unread = unread_count(session, user)
     return user
 
 

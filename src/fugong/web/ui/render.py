@@ -23,7 +23,10 @@ def render(
         csrf = new_csrf()
         data.csrf = csrf
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request, template, {"user": user, "csrf_token": csrf, **ctx}, status_code=status_code
+        request,
+        template,
+        {"user": user, "csrf_token": csrf, "unread": getattr(request.state, "unread", 0), **ctx},
+        status_code=status_code,
     )
     if fresh:
         signer: CookieSigner = request.app.state.signer
