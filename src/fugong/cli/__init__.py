@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from fugong.cli import core
+from fugong.cli import core, policies, supplies
 
 app = typer.Typer(
     help="复工 Fugong：企业复工复产服务平台", no_args_is_help=True, pretty_exceptions_enable=False
 )
 core.register(app)
+app.add_typer(supplies.app, name="supplies")
+app.add_typer(policies.app, name="policies")
 
 
 def main() -> None:
