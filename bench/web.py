@@ -1,7 +1,8 @@
 """Enterprise list under concurrent clients: p50/p95 of the filtered, paginated list.
 
 Builds a district of N enterprises (default 20,000) in a fresh database, serves it with uvicorn
-in a child process, logs in as an official, and has C client threads (default 8) request the
+in a child process (W workers, default 2: one per core, as `fugong serve --workers` runs it in
+production), logs in as an official, and has C client threads (default 8) request the
 list page and the API with rotating filters. Prints p50/p95 per backend, the framework floor
 (/healthz) on the same server, and the ratio SQLite : PostgreSQL (the named alternative: the
 production database on the same machine, when it is reachable).
@@ -144,6 +145,8 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, floa
             "fugong.web.asgi:app",
             "--port",
             str(port),
+            "--workers",
+            str(args.workers),
             "--log-level",
             "warning",
         ],
@@ -174,8 +177,8 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, floa
         "floor_p95": pct(floor, 95),
     }
     print(
-        f"[{name}] {args.enterprises} enterprises, {args.clients} concurrent clients, "
-        f"{len(ui)} requests each"
+        f"[{name}] {args.enterprises} enterprises, {args.workers} server workers, "
+        f"{args.clients} concurrent clients, {len(ui)} requests per kind"
     )
     print(f"  list page  (HTML): p50 {res['ui_p50']:6.1f} ms   p95 {res['ui_p95']:6.1f} ms")
     print(f"  list API   (JSON): p50 {res['api_p50']:6.1f} ms   p95 {res['api_p95']:6.1f} ms")
@@ -188,6 +191,12 @@ def main() -> None:
     ap.add_argument("--enterprises", type=int, default=20_000)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="uvicorn worker processes (fugong serve --workers); one per core",
+    )
     ap.add_argument("--no-postgres", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
