@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     #: Outbound notification channel, ``module:attribute`` with ``send(user, text, link)``;
     #: empty writes each message to the ``fugong.outbound`` log.
     outbound: str = ""
+    #: Location data (cells.parquet, records/, stays/) for the CDC's tracing pages.
+    tracing_data_dir: Path = Path("var/tracing")
+    #: HMAC key that pseudonymises phone numbers; must live outside tracing_data_dir.
+    tracing_key_file: Path = Path("var/keys/tracing.key")
+    #: duckdb (embedded, default) or spark.
+    tracing_engine: str = "duckdb"
     #: Aggregates of people are suppressed below this count.
     min_group_size: int = 15
 

@@ -18,6 +18,7 @@ from fugong.core.tabular import read_table
 from fugong.db import make_engine, make_session_factory, migrate, unit_of_work
 from fugong.errors import FugongError, ValidationFailed
 from fugong.settings import Settings, get_settings
+from fugong.supplies.demo import load_supplies_demo
 
 db_app = typer.Typer(help="数据库迁移 / database migrations", no_args_is_help=True)
 users_app = typer.Typer(help="用户 / users", no_args_is_help=True)
@@ -196,6 +197,7 @@ def register(app: typer.Typer) -> None:
             else:
                 typer.echo(f"正在生成 {enterprises} 家企业的演示数据……", err=True)
                 load_demo(session, enterprises=enterprises, seed=seed)
+                load_supplies_demo(session)
         migrate.analyze(engine)
         if serve_after:
             serve(None, None, 1)

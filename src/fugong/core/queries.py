@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, func, or_, select
 from sqlalchemy.orm import Session
@@ -99,7 +99,7 @@ _LIST_COLUMNS = (
 _READ_FIELDS = tuple(EnterpriseRead.model_fields)
 
 
-def _filtered(actor: User, flt: EnterpriseFilter) -> Select[Unpack[tuple[Any, ...]]]:
+def _filtered(actor: User, flt: EnterpriseFilter) -> Select[*tuple[Any, ...]]:
     terms, _ = _conditions(actor, flt)
     # Newest registrations first: the primary key orders it, so a page is an index walk.
     return (

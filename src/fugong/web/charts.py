@@ -60,3 +60,45 @@ def stacked_bars(
         lx += 18 + 14 * len(series_label) + 12
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
+
+
+def track_plot(
+    points: list[tuple[float, float, str]], *, width: int = 640, height: int = 420
+) -> Markup:
+    """A trajectory as grid centres joined in time order (lon, lat, label), drawn on a plain
+    equirectangular frame: no map tiles, which an intranet could not fetch anyway."""
+    if not points:
+        return Markup('<p class="muted">无轨迹</p>')
+    lons = [p[0] for p in points]
+    lats = [p[1] for p in points]
+    pad = 0.01
+    x0, x1 = min(lons) - pad, max(lons) + pad
+    y0, y1 = min(lats) - pad, max(lats) + pad
+    span = max(x1 - x0, y1 - y0)
+
+    def xy(lon: float, lat: float) -> tuple[float, float]:
+        return (
+            20 + (lon - x0) / span * (width - 40),
+            height - 20 - (lat - y0) / span * (height - 40),
+        )
+
+    coords = [xy(lon, lat) for lon, lat, _ in points]
+    path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(coords))
+    parts = [
+        f'<svg class="chart track" viewBox="0 0 {width} {height}" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-label="轨迹网格图">',
+        f'<rect x="0" y="0" width="{width}" height="{height}" class="frame"/>',
+        f'<path d="{path}" class="route"/>',
+    ]
+    seen: set[tuple[float, float]] = set()
+    for i, ((x, y), (_, _, name)) in enumerate(zip(coords, points, strict=True)):
+        cls = "start" if i == 0 else ("end" if i == len(points) - 1 else "stop")
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" class="{cls}">'
+            f"<title>{i + 1}. {escape(name)}</title></circle>"
+        )
+        if (round(x), round(y)) not in seen:
+            seen.add((round(x), round(y)))
+            parts.append(f'<text x="{x + 7:.1f}" y="{y - 6:.1f}" class="lbl">{i + 1}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - labels are escaped above

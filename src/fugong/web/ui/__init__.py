@@ -2,12 +2,14 @@
 
 from fastapi import APIRouter
 
-from fugong.web.ui import admin, core, desk
+from fugong.web.ui import admin, core, desk, supplies, tracing
 
 router = APIRouter(include_in_schema=False)
 router.include_router(core.router)
 router.include_router(admin.router)
 router.include_router(desk.router)
 router.include_router(desk.notifications_router)
+router.include_router(supplies.router)
+router.include_router(tracing.router)
 
 __all__ = ["router"]

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fugong.core import queries, services
-from fugong.core.models import ApiToken
+from fugong.core.models import ApiToken, Organisation, User
 from fugong.core.permissions import (
     AUDIT_READERS,
     REGISTRY_CREATORS,
@@ -145,6 +146,8 @@ def home(request: Request, user: CurrentUser) -> Response:
         return redirect("/dashboard")
     if user.has_role("enterprise"):
         return redirect(f"/enterprises/{user.organisation_id}")
+    if user.has_role("cdc"):
+        return redirect("/tracing")
     return render(request, "core/home.html", user)
 
 
@@ -291,6 +294,34 @@ def _errors_by_field(errors: list[FieldError]) -> dict[str, str]:
     return out
 
 
+def _enterprise_form(
+    request: Request,
+    session: Session,
+    user: User,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    creating: bool,
+    org: Organisation | None = None,
+    status_code: int = 200,
+    self_only: bool = False,
+) -> Response:
+    return render(
+        request,
+        "core/enterprise_form.html",
+        user,
+        status_code=status_code,
+        values=values,
+        errors=errors,
+        creating=creating,
+        org=org,
+        self_only=self_only,
+        districts=DISTRICTS,
+        streets_by_district=STREETS_BY_DISTRICT,
+        managers=queries.managers(session),
+    )
+
+
 @router.get("/enterprises/new", response_class=HTMLResponse)
 def enterprise_new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     require_role(user, *REGISTRY_CREATORS)
@@ -298,17 +329,7 @@ def enterprise_new(request: Request, session: SessionDep, user: CurrentUser) -> 
         "district": user.organisation.district or "黄埔区",
         "resumption_status": "not_resumed",
     }
-    return render(
-        request,
-        "core/enterprise_form.html",
-        user,
-        values=values,
-        errors={},
-        creating=True,
-        districts=DISTRICTS,
-        streets_by_district=STREETS_BY_DISTRICT,
-        managers=queries.managers(session),
-    )
+    return _enterprise_form(request, session, user, values=values, errors={}, creating=True)
 
 
 @router.post("/enterprises/new", response_class=HTMLResponse)
@@ -326,17 +347,14 @@ async def enterprise_create(request: Request, session: SessionDep, user: Current
         errors = e.errors
     else:
         return redirect(f"/enterprises/{org.id}", msg="created")
-    return render(
+    return _enterprise_form(
         request,
-        "core/enterprise_form.html",
+        session,
         user,
-        status_code=422,
         values=values,
         errors=_errors_by_field(errors),
         creating=True,
-        districts=DISTRICTS,
-        streets_by_district=STREETS_BY_DISTRICT,
-        managers=queries.managers(session),
+        status_code=422,
     )
 
 
@@ -415,17 +433,14 @@ def enterprise_edit(
     org = queries.get_enterprise(session, actor=user, enterprise_id=enterprise_id)
     e = queries.enterprise_read(session, org)
     values = {k: ("" if v is None else str(v)) for k, v in e.model_dump().items()}
-    return render(
+    return _enterprise_form(
         request,
-        "core/enterprise_form.html",
+        session,
         user,
         values=values,
         errors={},
         creating=False,
         org=org,
-        districts=DISTRICTS,
-        streets_by_district=STREETS_BY_DISTRICT,
-        managers=queries.managers(session),
         self_only=user.has_role("enterprise") and not user.has_role("admin", "official", "manager"),
     )
 
@@ -455,18 +470,15 @@ async def enterprise_update(
     else:
         return redirect(f"/enterprises/{org.id}", msg="saved")
     session.rollback()
-    return render(
+    return _enterprise_form(
         request,
-        "core/enterprise_form.html",
+        session,
         user,
-        status_code=422,
         values=values,
         errors=_errors_by_field(errors),
         creating=False,
         org=org,
-        districts=DISTRICTS,
-        streets_by_district=STREETS_BY_DISTRICT,
-        managers=queries.managers(session),
+        status_code=422,
         self_only=self_only,
     )
 

@@ -226,6 +226,23 @@ def need_status(
     return redirect(f"/desk/needs/{need_id}", msg="status")
 
 
+@router.post("/needs/{need_id}/supplies-request")
+def need_to_supplies(need_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    """Turn a supplies need into a supplies request: open the request form prefilled with the
+    need's enterprise and description; submitting it links the need (``link_need``) in the
+    same transaction. The wiring lives here because desk and supplies may not import each
+    other."""
+    need = services.get_need(session, actor=user, need_id=need_id)
+    if need.need_type != "supplies":
+        raise ValidationFailed([FieldError("need_type", "只有物资需求可以转为物资申请")])
+    return redirect(
+        "/supplies/requests/new",
+        enterprise_id=str(need.organisation_id),
+        need_id=str(need.id),
+        purpose=need.description[:500],
+    )
+
+
 @router.post("/needs/{need_id}/assign")
 def need_assign(
     need_id: int, session: SessionDep, user: CurrentUser, owner: Annotated[str, Form()] = ""
