@@ -2,6 +2,7 @@
 
 from fugong.core import models as core_models
 from fugong.desk import models as desk_models
+from fugong.policies import models as policies_models
 from fugong.supplies import models as supplies_models
 
-__all__ = ["core_models", "desk_models", "supplies_models"]
+__all__ = ["core_models", "desk_models", "policies_models", "supplies_models"]

@@ -17,6 +17,7 @@ from fugong.core.schemas import UserCreate
 from fugong.core.tabular import read_table
 from fugong.db import make_engine, make_session_factory, migrate, unit_of_work
 from fugong.errors import FugongError, ValidationFailed
+from fugong.policies.demo import load_policies_demo
 from fugong.settings import Settings, get_settings
 from fugong.supplies.demo import load_supplies_demo
 
@@ -198,6 +199,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"正在生成 {enterprises} 家企业的演示数据……", err=True)
                 load_demo(session, enterprises=enterprises, seed=seed)
                 load_supplies_demo(session)
+                load_policies_demo(session)
         migrate.analyze(engine)
         if serve_after:
             serve(None, None, 1)

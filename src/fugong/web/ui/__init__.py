@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from fugong.web.ui import admin, core, desk, supplies, tracing
+from fugong.web.ui import admin, core, desk, policies, supplies, tracing
 
 router = APIRouter(include_in_schema=False)
 router.include_router(core.router)
@@ -10,6 +10,7 @@ router.include_router(admin.router)
 router.include_router(desk.router)
 router.include_router(desk.notifications_router)
 router.include_router(supplies.router)
+router.include_router(policies.router)
 router.include_router(tracing.router)
 
 __all__ = ["router"]

@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter, Depends
 
-from fugong.web.api.v1 import core, supplies
+from fugong.web.api.v1 import core, policies, supplies
 from fugong.web.deps import api_write_guard
 
 router = APIRouter(dependencies=[Depends(api_write_guard)])
 router.include_router(core.router)
 router.include_router(supplies.router)
+router.include_router(policies.router)
 
 __all__ = ["router"]
