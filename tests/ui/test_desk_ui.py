@@ -1,6 +1,7 @@
 """Browser test of the desk: a manager surveys a portfolio of 42 enterprises (the article's
 number) on a phone-sized screen, fills several, marks one not reached, raises an urgent
-supplies need from an answer; the progress board and the overdue flag follow."""
+supplies need from an answer and turns it into a supplies request; the progress board and the
+overdue flag follow."""
 
 from __future__ import annotations
 
@@ -76,8 +77,23 @@ def test_manager_runs_a_campaign_over_42_enterprises(page: Any) -> None:
     page.click("form[action$='/status'] button[type=submit]")
     page.wait_for_url(re.compile(r"msg=status"))
     assert page.inner_text("#need-status").startswith("已受理")
-    # Illegal jump back is refused with the allowed moves named.
+    # Illegal jump back is not even offered.
     assert "new" not in page.locator("select[name=to] option").all_inner_texts()
+    need_url = page.url.split("?")[0]
+
+    # One step from the need to a supplies request, prefilled from the answer.
+    page.click("#to-supplies")
+    page.wait_for_url(re.compile(r"/supplies/requests/new\?"))
+    assert "急需 KN95" in page.input_value("[name=purpose]")
+    page.select_option("select[name=item]", "mask_kn95")
+    page.fill("input[name=quantity]", "2000")
+    page.fill("input[name=needed_by]", (date.today() + timedelta(days=2)).isoformat())
+    page.click("form[action='/supplies/requests/new'] button[type=submit]")
+    page.wait_for_url(re.compile(r"/supplies/requests/\d+"))
+    request_id = re.search(r"/supplies/requests/(\d+)", page.url).group(1)
+    page.goto(need_url)
+    assert page.inner_text("#need-status").startswith("处理中")
+    assert f"物资申请 #{request_id}" in page.inner_text("main")
 
 
 def test_overdue_flag_on_the_desk(page: Any) -> None:
