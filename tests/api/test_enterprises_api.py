@@ -169,3 +169,51 @@ def test_dashboard_renders_svg_charts(client: TestClient, make) -> None:
     login(client, make.user("official").username)
     r = client.get("/dashboard")
     assert r.status_code == 200 and "<svg" in r.text and "大沙街道" in r.text
+
+
+def test_contacts_are_added_and_removed_with_audit(
+    client: TestClient, session: Session, make
+) -> None:
+    org = make.enterprise()
+    other = make.enterprise()
+    csrf = login(client, make.user("official").username)
+    r = client.post(
+        f"/enterprises/{org.id}/contacts",
+        data={"csrf_token": csrf, "name": "雷华美", "title": "客户经理", "phone": "138-0000-0000"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    r = client.post(
+        f"/enterprises/{org.id}/contacts",
+        data={"csrf_token": csrf, "name": "某某", "phone": "call me"},
+    )
+    assert r.status_code == 422 and "phone" in r.text
+    page = client.get(f"/enterprises/{org.id}").text
+    assert "雷华美" in page
+    from fugong.core.models import Contact
+
+    contact = session.scalar(select(Contact).where(Contact.name == "雷华美"))
+    assert contact is not None
+    # A contact of one enterprise cannot be deleted through another's address.
+    client.cookies.clear()
+    csrf2 = login(client, make.user("enterprise", org=other).username)
+    r = client.post(
+        f"/enterprises/{org.id}/contacts/{contact.id}/delete", data={"csrf_token": csrf2}
+    )
+    assert r.status_code == 404
+    client.cookies.clear()
+    csrf = login(client, make.user("official").username)
+    r = client.post(
+        f"/enterprises/{org.id}/contacts/{contact.id}/delete",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    actions = set(
+        session.scalars(
+            select(AuditLog.action).where(
+                AuditLog.target_type == "contacts", AuditLog.target_id == str(org.id)
+            )
+        )
+    )
+    assert {"contact.create", "contact.delete", "personal.read"} <= actions

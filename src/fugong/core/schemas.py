@@ -150,6 +150,12 @@ class EnterpriseUpdate(_Input):
     note: OptStr = Field(default=None, max_length=500)
 
 
+class ContactCreate(_Input):
+    name: Annotated[str, BeforeValidator(_blank_to_none), Field(min_length=1, max_length=50)]
+    phone: OptStr = Field(default=None, max_length=30, pattern=r"^[0-9+\-() ]{5,30}$")
+    title: OptStr = Field(default=None, max_length=50)
+
+
 class ContactRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int

@@ -32,6 +32,7 @@ from fugong.core.permissions import (
 )
 from fugong.core.reference import STREETS_BY_DISTRICT
 from fugong.core.schemas import (
+    ContactCreate,
     EnterpriseCreate,
     EnterpriseFacts,
     EnterpriseUpdate,
@@ -570,3 +571,40 @@ def reset_password(session: Session, *, user_id: int, new: str, actor: User) -> 
     audit.record(
         session, actor=actor, action="user.password_reset", target_type="user", target_id=user.id
     )
+
+
+def add_contact(
+    session: Session, *, enterprise_id: int, data: ContactCreate, actor: User
+) -> Contact:
+    org = session.get(Organisation, enterprise_id)
+    if org is None or org.enterprise is None or not can_edit_enterprise(actor, org.enterprise):
+        raise NotFound("企业不存在")
+    contact = Contact(organisation_id=org.id, name=data.name, phone=data.phone, title=data.title)
+    session.add(contact)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="contact.create",
+        target_type="contacts",
+        target_id=org.id,
+        after={"id": contact.id, "name": contact.name, "title": contact.title},
+    )
+    return contact
+
+
+def remove_contact(session: Session, *, contact_id: int, actor: User) -> None:
+    contact = session.get(Contact, contact_id)
+    ent = session.get(Enterprise, contact.organisation_id) if contact else None
+    if contact is None or ent is None or not can_edit_enterprise(actor, ent):
+        raise NotFound("联系人不存在")
+    audit.record(
+        session,
+        actor=actor,
+        action="contact.delete",
+        target_type="contacts",
+        target_id=contact.organisation_id,
+        before={"id": contact.id, "name": contact.name, "title": contact.title},
+    )
+    session.delete(contact)
+    session.flush()

@@ -23,7 +23,7 @@ from fugong.core.permissions import (
     require_role,
 )
 from fugong.core.reference import DISTRICTS, HUANGPU_STREETS, STREETS_BY_DISTRICT
-from fugong.core.schemas import EnterpriseCreate, EnterpriseUpdate
+from fugong.core.schemas import ContactCreate, EnterpriseCreate, EnterpriseUpdate
 from fugong.core.tabular import ENTERPRISE_COLUMNS, read_table, write_csv, write_xlsx
 from fugong.errors import FieldError, FugongError, RateLimited, ValidationFailed
 from fugong.web.auth import CookieSigner
@@ -40,6 +40,7 @@ FLASH = {
     "password": "密码已修改，其他设备上的登录已失效。",
     "token_revoked": "令牌已吊销。",
     "logged_out": "您已退出登录。",
+    "contact_saved": "联系人已更新。",
 }
 FORM_FIELDS = (
     "uscc",
@@ -424,6 +425,34 @@ def enterprise_detail(
         can_edit=can_edit_enterprise(user, org.enterprise),
         flash=_flash(request),
     )
+
+
+@router.post("/enterprises/{enterprise_id}/contacts", response_class=HTMLResponse)
+def contact_add(
+    request: Request,
+    enterprise_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    name: Annotated[str, Form()] = "",
+    phone: Annotated[str, Form()] = "",
+    title: Annotated[str, Form()] = "",
+) -> Response:
+    org = queries.get_enterprise(session, actor=user, enterprise_id=enterprise_id)
+    try:
+        data = ContactCreate.model_validate({"name": name, "phone": phone, "title": title})
+        services.add_contact(session, enterprise_id=org.id, data=data, actor=user)
+    except ValidationError as e:
+        raise ValidationFailed(services.field_errors(e)) from None
+    return redirect(f"/enterprises/{org.id}", msg="contact_saved")
+
+
+@router.post("/enterprises/{enterprise_id}/contacts/{contact_id}/delete")
+def contact_remove(
+    enterprise_id: int, contact_id: int, session: SessionDep, user: CurrentUser
+) -> Response:
+    org = queries.get_enterprise(session, actor=user, enterprise_id=enterprise_id)
+    services.remove_contact(session, contact_id=contact_id, actor=user)
+    return redirect(f"/enterprises/{org.id}", msg="contact_saved")
 
 
 @router.get("/enterprises/{enterprise_id}/edit", response_class=HTMLResponse)
