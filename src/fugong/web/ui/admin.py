@@ -14,9 +14,9 @@ from fugong.core.models import Organisation
 from fugong.core.permissions import USER_ADMINS, require_role
 from fugong.core.reference import DISTRICTS
 from fugong.core.schemas import OrganisationCreate, UserCreate
-from fugong.errors import Conflict, FieldError, ValidationFailed
+from fugong.errors import Conflict, ValidationFailed
 from fugong.web.deps import CurrentUser, SessionDep, form_csrf_guard
-from fugong.web.ui.render import redirect, render
+from fugong.web.ui.render import errors_by_field, flash, redirect, render
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(form_csrf_guard)])
 FLASH = {
@@ -54,7 +54,7 @@ def _page(
         errors=errors or {},
         values=values or {},
         params={"role": qp.get("role", ""), "q": qp.get("q", "")},
-        flash=FLASH.get(qp.get("msg", "")),
+        flash=flash(request, FLASH),
     )
 
 
@@ -62,10 +62,6 @@ def _page(
 def users(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     require_role(user, *USER_ADMINS)
     return _page(request, session, user)
-
-
-def _errors(errs: list[FieldError]) -> dict[str, str]:
-    return {e.field: e.message for e in errs}
 
 
 @router.post("/users", response_class=HTMLResponse)
@@ -95,9 +91,9 @@ async def user_create(request: Request, session: SessionDep, user: CurrentUser) 
             ),
         )
     except ValidationError as e:
-        return _page(request, session, user, _errors(services.field_errors(e)), values, 422)
+        return _page(request, session, user, errors_by_field(services.field_errors(e)), values, 422)
     except ValidationFailed as e:
-        return _page(request, session, user, _errors(e.errors), values, 422)
+        return _page(request, session, user, errors_by_field(e.errors), values, 422)
     except Conflict as e:
         return _page(request, session, user, {"username": e.message}, values, 422)
     return redirect("/admin/users", msg="user_created")
@@ -137,7 +133,7 @@ def organisations(request: Request, session: SessionDep, user: CurrentUser) -> R
         errors={},
         values={},
         districts=DISTRICTS,
-        flash=FLASH.get(request.query_params.get("msg", "")),
+        flash=flash(request, FLASH),
     )
 
 
@@ -161,9 +157,9 @@ def organisation_create(
             ),
         )
     except ValidationError as e:
-        errors = _errors(services.field_errors(e))
+        errors = errors_by_field(services.field_errors(e))
     except ValidationFailed as e:
-        errors = _errors(e.errors)
+        errors = errors_by_field(e.errors)
     else:
         return redirect("/admin/organisations", msg="org_created")
     return render(

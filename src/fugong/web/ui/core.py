@@ -29,7 +29,7 @@ from fugong.errors import FieldError, FugongError, RateLimited, ValidationFailed
 from fugong.web.auth import CookieSigner
 from fugong.web.charts import stacked_bars
 from fugong.web.deps import CurrentUser, OptionalUser, SessionDep, form_csrf_guard
-from fugong.web.ui.render import query_without, redirect, render
+from fugong.web.ui.render import errors_by_field, flash, query_without, redirect, render
 
 router = APIRouter(dependencies=[Depends(form_csrf_guard)])
 
@@ -64,10 +64,6 @@ FORM_FIELDS = (
 )
 
 
-def _flash(request: Request) -> str | None:
-    return FLASH.get(request.query_params.get("msg", ""))
-
-
 # -- login -----------------------------------------------------------------------------------
 
 
@@ -75,7 +71,9 @@ def _flash(request: Request) -> str | None:
 def login_page(request: Request, user: OptionalUser, next: str = "/") -> Response:
     if user is not None:
         return redirect("/")
-    return render(request, "core/login.html", None, next=_safe_next(next), flash=_flash(request))
+    return render(
+        request, "core/login.html", None, next=_safe_next(next), flash=flash(request, FLASH)
+    )
 
 
 def _safe_next(target: str) -> str:
@@ -212,7 +210,7 @@ def enterprise_list(
         managers=queries.managers(session) if not user.has_role("enterprise") else [],
         can_create=user.has_role(*REGISTRY_CREATORS),
         can_import=user.has_role(*REGISTRY_IMPORTERS),
-        flash=_flash(request),
+        flash=flash(request, FLASH),
     )
 
 
@@ -288,13 +286,6 @@ def _form_values(form: Any) -> dict[str, Any]:
     return {k: str(form.get(k, "")) for k in FORM_FIELDS if k in form}
 
 
-def _errors_by_field(errors: list[FieldError]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for e in errors:
-        out.setdefault(e.field or "(整体)", e.message)
-    return out
-
-
 def _enterprise_form(
     request: Request,
     session: Session,
@@ -353,7 +344,7 @@ async def enterprise_create(request: Request, session: SessionDep, user: Current
         session,
         user,
         values=values,
-        errors=_errors_by_field(errors),
+        errors=errors_by_field(errors),
         creating=True,
         status_code=422,
     )
@@ -423,7 +414,7 @@ def enterprise_detail(
         e=queries.enterprise_read(session, org),
         contacts=contacts,
         can_edit=can_edit_enterprise(user, org.enterprise),
-        flash=_flash(request),
+        flash=flash(request, FLASH),
     )
 
 
@@ -504,7 +495,7 @@ async def enterprise_update(
         session,
         user,
         values=values,
-        errors=_errors_by_field(errors),
+        errors=errors_by_field(errors),
         creating=False,
         org=org,
         status_code=422,
@@ -636,7 +627,7 @@ def account(request: Request, session: SessionDep, user: CurrentUser) -> Respons
         tokens=_tokens(session, user),
         errors={},
         new_token=None,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
     )
 
 
@@ -660,7 +651,7 @@ def account_password(
             user,
             status_code=422,
             tokens=_tokens(session, user),
-            errors=_errors_by_field(e.errors),
+            errors=errors_by_field(e.errors),
             new_token=None,
         )
     response = redirect("/account", msg="password")
@@ -682,7 +673,7 @@ def account_token(
             user,
             status_code=422,
             tokens=_tokens(session, user),
-            errors=_errors_by_field(e.errors),
+            errors=errors_by_field(e.errors),
             new_token=None,
         )
     return render(

@@ -23,7 +23,7 @@ from fugong.desk.rules import NEED_TYPES, STATUSES, TRANSITIONS, URGENCIES, defa
 from fugong.desk.schemas import CampaignCreate, MeetingCreate, NeedCreate
 from fugong.errors import FieldError, ValidationFailed
 from fugong.web.deps import CurrentUser, SessionDep, form_csrf_guard
-from fugong.web.ui.render import redirect, render
+from fugong.web.ui.render import errors_by_field, flash, redirect, render
 
 router = APIRouter(prefix="/desk", dependencies=[Depends(form_csrf_guard)])
 notifications_router = APIRouter(dependencies=[Depends(form_csrf_guard)])
@@ -40,14 +40,6 @@ FLASH = {
     "closed": "调查已结束。",
 }
 CTX: dict[str, Any] = {"NEED_TYPES": NEED_TYPES, "URGENCIES": URGENCIES, "STATUSES": STATUSES}
-
-
-def _flash(request: Request) -> str | None:
-    return FLASH.get(request.query_params.get("msg", ""))
-
-
-def _errors(errs: list[FieldError]) -> dict[str, str]:
-    return {e.field: e.message for e in errs}
 
 
 def _rules(request: Request) -> Any:
@@ -73,7 +65,7 @@ def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
         ),
         campaigns=queries.visible_campaigns(session, actor=user)[:10],
         mine=mine,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -100,7 +92,7 @@ def needs(request: Request, session: SessionDep, user: CurrentUser) -> Response:
         flt=flt,
         now=now,
         overdue={n.id: queries.need_overdue(n, now) for n in rows},
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -173,10 +165,10 @@ async def need_create(request: Request, session: SessionDep, user: CurrentUser) 
         )
     except ValidationError as e:
         return _need_form(
-            request, session, user, values, _errors(core_services.field_errors(e)), 422
+            request, session, user, values, errors_by_field(core_services.field_errors(e)), 422
         )
     except ValidationFailed as e:
-        return _need_form(request, session, user, values, _errors(e.errors), 422)
+        return _need_form(request, session, user, values, errors_by_field(e.errors), 422)
     return redirect(f"/desk/needs/{need.id}", msg="need_created")
 
 
@@ -202,7 +194,7 @@ def need_detail(
         next_statuses=sorted(TRANSITIONS[need.status], key=list(STATUSES).index),
         managers=managers(session),
         error=error,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -265,7 +257,7 @@ def campaigns(request: Request, session: SessionDep, user: CurrentUser) -> Respo
         values={"deadline": (date.today() + timedelta(days=4)).isoformat()},
         managers=managers(session),
         streets=HUANGPU_STREETS,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
     )
 
 
@@ -302,10 +294,10 @@ async def campaign_create(request: Request, session: SessionDep, user: CurrentUs
         )
     except ValidationError as e:
         return _campaigns_error(
-            request, session, user, values, _errors(core_services.field_errors(e))
+            request, session, user, values, errors_by_field(core_services.field_errors(e))
         )
     except ValidationFailed as e:
-        return _campaigns_error(request, session, user, values, _errors(e.errors))
+        return _campaigns_error(request, session, user, values, errors_by_field(e.errors))
     return redirect(f"/desk/campaigns/{campaign.id}", msg="campaign_created")
 
 
@@ -343,7 +335,7 @@ def campaign_board(
         board=board,
         targets=targets,
         mine=mine,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
     )
 
 
@@ -401,7 +393,7 @@ def _target_page(
         next_todo=nxt,
         answers=values if values is not None else (target.answers or {}),
         errors=errors or {},
-        flash=_flash(request),
+        flash=flash(request, FLASH),
     )
 
 
@@ -449,7 +441,9 @@ async def target_save(
             msg = "submitted" if action == "submit" else "saved_draft"
     except (ValidationFailed, ValueError) as e:
         session.rollback()
-        errs = _errors(e.errors) if isinstance(e, ValidationFailed) else {"retry_at": str(e)}
+        errs = (
+            errors_by_field(e.errors) if isinstance(e, ValidationFailed) else {"retry_at": str(e)}
+        )
         return _target_page(request, session, user, target_id, errs, raw, 422)
     nxt = form.get("next_todo")
     if action != "draft" and nxt and str(nxt).isdigit():
@@ -472,7 +466,7 @@ def meetings(request: Request, session: SessionDep, user: CurrentUser) -> Respon
         ),
         values={"organisation_id": org_id, "held_on": date.today().isoformat(), "kind": "visit"},
         errors={},
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -528,9 +522,9 @@ async def meeting_create(request: Request, session: SessionDep, user: CurrentUse
             ),
         )
     except ValidationError as e:
-        errors = _errors(core_services.field_errors(e))
+        errors = errors_by_field(core_services.field_errors(e))
     except ValidationFailed as e:
-        errors = _errors(e.errors)
+        errors = errors_by_field(e.errors)
     else:
         return redirect("/desk/meetings", msg="meeting_created")
     session.rollback()

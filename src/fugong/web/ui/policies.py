@@ -33,7 +33,7 @@ from fugong.policies.permissions import (
 from fugong.policies.queries import DEFAULT_PERIOD, STATUS_LABELS
 from fugong.policies.schemas import ClaimCreate, ClaimReview, ParameterValueCreate, PayoutCreate
 from fugong.web.deps import CurrentUser, SessionDep, form_csrf_guard
-from fugong.web.ui.render import redirect, render
+from fugong.web.ui.render import flash, redirect, render
 
 router = APIRouter(prefix="/policies", dependencies=[Depends(form_csrf_guard)])
 
@@ -47,10 +47,6 @@ FLASH = {
 }
 PERIODS = ("2020", "2021", "2022", "2023")
 MODES = {"automatic": "自动享受", "application": "申请支持"}
-
-
-def _flash(request: Request) -> str | None:
-    return FLASH.get(request.query_params.get("msg", ""))
 
 
 def _period(request: Request) -> str:
@@ -132,7 +128,7 @@ def _eligibility_page(
         can_apply=can_apply(user, elig.enterprise),
         can_enter=can_enter_facts(user, elig.enterprise),
         error=error,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **_ctx(elig.pack),
     )
 
@@ -259,7 +255,7 @@ def claims(request: Request, session: SessionDep, user: CurrentUser) -> Response
         claims=rows,
         status=status,
         titles={m.id: m.title for m in pack.measures},
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **_ctx(pack),
     )
 
@@ -290,7 +286,7 @@ def _claim_page(
         can_review=can_review(user, ent),
         errors=errors or {},
         today=datetime.now(UTC).date().isoformat(),
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **_ctx(pack),
     )
 
@@ -518,7 +514,7 @@ def _parameters_page(
         can_edit=user.has_role(*PARAMETER_EDITORS),
         values=values or {"valid_from": date.today().replace(month=1, day=1).isoformat()},
         errors=errors or {},
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **_ctx(pack),
     )
 

@@ -31,7 +31,7 @@ from fugong.supplies.rules import (
 from fugong.supplies.schemas import DirectPurchase, OfferCreate, RequestCreate, VettingDocument
 from fugong.supplies.tabular import read_rows
 from fugong.web.deps import CurrentUser, SessionDep, form_csrf_guard
-from fugong.web.ui.render import redirect, render
+from fugong.web.ui.render import errors_by_field, flash, redirect, render
 
 router = APIRouter(prefix="/supplies", dependencies=[Depends(form_csrf_guard)])
 
@@ -62,16 +62,8 @@ CTX: dict[str, Any] = {
 }
 
 
-def _flash(request: Request) -> str | None:
-    return FLASH.get(request.query_params.get("msg", ""))
-
-
-def _errors(errs: list[FieldError]) -> dict[str, str]:
-    return {e.field: e.message for e in errs}
-
-
 def _pydantic(e: ValidationError) -> dict[str, str]:
-    return _errors(services.field_errors(e))
+    return errors_by_field(services.field_errors(e))
 
 
 def _h(v: float | None) -> str:
@@ -100,7 +92,7 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser) -> Respo
         now=now,
         h=_h,
         hours=queries.hours,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -132,7 +124,7 @@ def _offers_page(
         errors=errors or {},
         upload_errors=upload_errors or [],
         buy_key=uuid.uuid4().hex,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -161,7 +153,9 @@ async def offer_create(request: Request, session: SessionDep, user: CurrentUser)
         return _offers_page(request, session, user, values, _pydantic(e), status_code=422)
     except ValidationFailed as e:
         session.rollback()
-        return _offers_page(request, session, user, values, _errors(e.errors), status_code=422)
+        return _offers_page(
+            request, session, user, values, errors_by_field(e.errors), status_code=422
+        )
     return redirect(
         "/supplies/offers", msg="offer_flagged" if offer.status == "flagged" else "offer_created"
     )
@@ -262,7 +256,7 @@ def requests_list(request: Request, session: SessionDep, user: CurrentUser) -> R
         status=status,
         late={r.id for r in rows if queries.late(r, now)},
         enterprises=queries.names(session, {r.enterprise_id for r in rows}),
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -352,7 +346,7 @@ async def request_create(request: Request, session: SessionDep, user: CurrentUse
         return _request_form(request, session, user, values, _pydantic(e), 422)
     except ValidationFailed as e:
         session.rollback()
-        return _request_form(request, session, user, values, _errors(e.errors), 422)
+        return _request_form(request, session, user, values, errors_by_field(e.errors), 422)
     return redirect(f"/supplies/requests/{req.id}", msg="request_created")
 
 
@@ -370,7 +364,7 @@ def request_detail(
         late=queries.late(req),
         h=_h,
         hours=queries.hours,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -397,7 +391,7 @@ def orders(request: Request, session: SessionDep, user: CurrentUser) -> Response
         orgs=queries.names(
             session, {o.enterprise_id for o in rows} | {o.supplier_id for o in rows}
         ),
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -420,7 +414,7 @@ def order_detail(
         order=order,
         orgs=queries.names(session, {order.enterprise_id, order.supplier_id}),
         error=error,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -462,7 +456,7 @@ def rounds(request: Request, session: SessionDep, user: CurrentUser) -> Response
         user,
         rounds=queries.list_rounds(session, actor=user),
         stock=queries.stock_and_shortage(session, actor=user),
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -491,7 +485,7 @@ def round_detail(
         rnd=rnd,
         pv=queries.round_preview(session, rnd),
         error=error,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -544,7 +538,7 @@ def suppliers(
         status_code=status_code,
         rows=queries.vettings(session, actor=user),
         errors=errors or {},
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
@@ -563,7 +557,7 @@ async def vetting_submit(request: Request, session: SessionDep, user: CurrentUse
         return suppliers(request, session, user, _pydantic(e), 422)
     except ValidationFailed as e:
         session.rollback()
-        return suppliers(request, session, user, _errors(e.errors), 422)
+        return suppliers(request, session, user, errors_by_field(e.errors), 422)
     return redirect("/supplies/suppliers", msg="vetting")
 
 
@@ -586,7 +580,7 @@ def vetting_review(
         )
     except ValidationFailed as e:
         session.rollback()
-        return suppliers(request, session, user, _errors(e.errors), 422)
+        return suppliers(request, session, user, errors_by_field(e.errors), 422)
     return redirect("/supplies/suppliers", msg="reviewed")
 
 
@@ -610,7 +604,7 @@ def policy(
         items=queries.items(session),
         caps=queries.price_caps(session),
         error=error,
-        flash=_flash(request),
+        flash=flash(request, FLASH),
         **CTX,
     )
 
