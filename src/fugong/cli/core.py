@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -136,6 +137,17 @@ def tokens_create(username: str, name: str, days: int = 365) -> None:
     typer.echo(token)
 
 
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(users_app, name="users")
@@ -165,12 +177,13 @@ def register(app: typer.Typer) -> None:
         else:
             typer.echo(f"http://{settings.host}:{settings.port}/")
         if workers > 1:
+            # Workers share a socket we open ourselves: uvicorn's own multi-worker socket is
+            # created without the TCP protocol number, so asyncio never sets TCP_NODELAY on its
+            # connections and every response waits ~40 ms for a delayed ACK (bench/web.py).
+            # Accepted sockets inherit TCP_NODELAY from the listening one on Linux.
+            sock = _listening_socket(settings.host, settings.port)
             uvicorn.run(
-                "fugong.web.asgi:app",
-                host=settings.host,
-                port=settings.port,
-                workers=workers,
-                log_level="warning",
+                "fugong.web.asgi:app", fd=sock.fileno(), workers=workers, log_level="warning"
             )
         else:
             from fugong.web.app import create_app
