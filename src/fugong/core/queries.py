@@ -325,10 +325,6 @@ def managers(session: Session) -> list[Row[int, str, str]]:
     )
 
 
-def user_by_id(session: Session, user_id: int) -> User | None:
-    return session.get(User, user_id)
-
-
 def list_users(
     session: Session, *, actor: User, role: str | None = None, q: str | None = None
 ) -> list[User]:

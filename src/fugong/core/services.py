@@ -30,7 +30,6 @@ from fugong.core.permissions import (
     can_edit_enterprise,
     require_role,
 )
-from fugong.core.reference import STREETS_BY_DISTRICT
 from fugong.core.schemas import (
     ContactCreate,
     EnterpriseCreate,
@@ -337,10 +336,6 @@ def import_enterprises(
         after={"created": len(valid)},
     )
     return ImportReport(created=len(valid), errors=[])
-
-
-def streets_for(district: str) -> tuple[str, ...]:
-    return STREETS_BY_DISTRICT.get(district, ())
 
 
 # -- organisations and users ---------------------------------------------------------------

@@ -448,8 +448,3 @@ def create_meeting(
     for need in follow_ups or []:
         create_need(session, data=need, actor=actor, rules=rules, meeting_id=meeting.id)
     return meeting
-
-
-def needs_scope_check(actor: User) -> None:
-    """Desk pages are for staff, auditors and enterprises; others get a clear refusal."""
-    require_role(actor, "admin", "official", "manager", "auditor", "enterprise")
