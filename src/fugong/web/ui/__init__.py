@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from fugong.web.ui import admin, core, desk, policies, supplies, tracing
+from fugong.web.ui import admin, core, desk, opinion, policies, screening, supplies, tracing
 
 router = APIRouter(include_in_schema=False)
 router.include_router(core.router)
@@ -12,5 +12,7 @@ router.include_router(desk.notifications_router)
 router.include_router(supplies.router)
 router.include_router(policies.router)
 router.include_router(tracing.router)
+router.include_router(opinion.router)
+router.include_router(screening.router)
 
 __all__ = ["router"]

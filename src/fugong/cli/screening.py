@@ -1,0 +1,7 @@
+"""``fugong screening``."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="screening", no_args_is_help=True)

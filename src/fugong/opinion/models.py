@@ -1,0 +1,3 @@
+"""Tables of the opinion domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of the screening domain."""
+
+from __future__ import annotations

@@ -1,0 +1,9 @@
+"""opinion pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from fugong.web.deps import form_csrf_guard
+
+router = APIRouter(prefix="/opinion", dependencies=[Depends(form_csrf_guard)])
