@@ -23,7 +23,9 @@ from fugong.core.models import Enterprise, Organisation
 from fugong.core.schemas import UserCreate
 from fugong.core.services import create_user
 from fugong.db import make_engine, make_session_factory, migrate, unit_of_work
+from fugong.opinion.demo import load_opinion_demo
 from fugong.policies.demo import load_policies_demo
+from fugong.screening.demo import load_screening_demo
 from fugong.settings import Settings
 from fugong.supplies.demo import load_supplies_demo
 from fugong.web.app import create_app
@@ -100,6 +102,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         load_demo(session, enterprises=120, seed=7)
         load_supplies_demo(session)
         load_policies_demo(session)
+        load_opinion_demo(session)
+        load_screening_demo(session)
         portfolio_of_42(session)
     port = _free_port()
     server = uvicorn.Server(

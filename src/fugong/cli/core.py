@@ -18,7 +18,9 @@ from fugong.core.schemas import UserCreate
 from fugong.core.tabular import read_table
 from fugong.db import make_engine, make_session_factory, migrate, unit_of_work
 from fugong.errors import FugongError, ValidationFailed
+from fugong.opinion.demo import load_opinion_demo
 from fugong.policies.demo import load_policies_demo
+from fugong.screening.demo import load_screening_demo
 from fugong.settings import Settings, get_settings
 from fugong.supplies.demo import load_supplies_demo
 
@@ -213,6 +215,8 @@ def register(app: typer.Typer) -> None:
                 load_demo(session, enterprises=enterprises, seed=seed)
                 load_supplies_demo(session)
                 load_policies_demo(session)
+                load_opinion_demo(session)
+                load_screening_demo(session)
         migrate.analyze(engine)
         if serve_after:
             serve(None, None, 1)
