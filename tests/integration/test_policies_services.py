@@ -465,3 +465,34 @@ def test_facts_versions_are_unique_in_the_database(session: Session, make: Any) 
 
     with pytest.raises(IntegrityError), session.begin_nested():
         session.flush()
+
+
+def test_a_rolled_back_upload_leaves_no_file(session: Session, make: Any, tmp_path: Path) -> None:
+    w = setup(session, make)
+    services.save_facts(
+        session, enterprise_id=w["org"].id, period="2020", values=FACTS, actor=w["ent"]
+    )
+    claim = services.apply_claim(
+        session, actor=w["ent"], data=ClaimCreate(enterprise_id=w["org"].id, measure="ui-refund")
+    )
+    session.commit()
+
+    def upload() -> None:
+        services.upload_document(
+            session,
+            claim_id=claim.id,
+            doc_type="稳岗返还承诺书",
+            filename="a.pdf",
+            content=PDF,
+            actor=w["ent"],
+            upload_dir=tmp_path,
+        )
+
+    upload()
+    assert len(list(tmp_path.iterdir())) == 1
+    session.rollback()  # e.g. the request failed after the service returned
+    assert list(tmp_path.iterdir()) == []
+    upload()
+    session.commit()
+    session.rollback()  # a later rollback does not touch what an earlier commit kept
+    assert len(list(tmp_path.iterdir())) == 1

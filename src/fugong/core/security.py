@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,9 +13,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "fgt_"  # noqa: S105 - a public marker that makes leaked tokens greppable
 MIN_PASSWORD_LEN = 10
-# A hash of a random password: verifying against it when the user does not exist costs the same
-# time as a real check, so response times do not reveal which account names exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash of a random password: verifying against it when the user does not exist costs the
+    same time as a real check, so response times do not reveal which account names exist. Made
+    on first use, not at import: hashing costs ~0.2 s that every CLI start would otherwise pay."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -23,7 +29,8 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        ok = _hasher.verify(password_hash or _dummy_hash(), password)
+        return ok and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

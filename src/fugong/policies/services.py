@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fugong.core import audit
+from fugong.core import audit, storage
 from fugong.core.models import Enterprise, Organisation, User, UserRole
 from fugong.core.notify import notify
 from fugong.core.permissions import require_role
@@ -478,10 +478,8 @@ def upload_document(
         )
     content_type = next(t for t, k in DOCUMENT_TYPES.items() if k == kind)
     stored = f"{secrets.token_hex(16)}.{kind}"
-    upload_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = upload_dir / stored
-    with path.open("xb") as fh:
-        fh.write(content)
+    storage.write_new_file(session, path, content)
     doc = ClaimDocument(
         claim_id=claim.id,
         doc_type=doc_type,
