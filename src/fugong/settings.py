@@ -54,6 +54,21 @@ class Settings(BaseSettings):
     tracing_engine: str = "duckdb"
     #: Aggregates of people are suppressed below this count.
     min_group_size: int = 15
+    #: Thermal screening: days non-alarm readings are kept before ``fugong screening purge``.
+    screening_retention_days: int = Field(default=14, ge=1)
+    #: The MQTT broker ``fugong screening listen`` subscribes to (and its login, if any).
+    screening_mqtt_host: str = "127.0.0.1"
+    screening_mqtt_port: int = 1883
+    screening_mqtt_username: str = ""
+    screening_mqtt_password: str = ""
+    #: HMAC key for author handles of opinion posts (created on first use); keep it outside
+    #: data_dir so a copy of the data cannot be re-identified.
+    opinion_author_key_file: Path = Path("var/keys/opinion-author.key")
+    #: EARS thresholds of the opinion volume alerts, e.g. ``C1=3,C2=3,C3=2,min_count=3``
+    #: (unnamed ones keep CDC's published defaults).
+    opinion_ears: str = ""
+    #: One-sided z threshold of the negative-share alert (2.58 ≈ p 0.005).
+    opinion_negative_z: float = 2.58
 
     def resolved_secret(self) -> str:
         """The secret key, or in demo mode one generated once and kept in data_dir."""
