@@ -4,6 +4,7 @@ an enterprise only its own requests), CSRF, upload row errors, idempotent direct
 from __future__ import annotations
 
 import io
+import re
 
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
@@ -263,3 +264,220 @@ def test_requests_not_shipped_within_24_hours_are_highlighted(
     assert (
         f'<tr class="overdue"><td data-label="编号"><a href="/supplies/requests/{old.id}"' in rows
     )
+
+
+API = "/api/v1/supplies"
+
+
+def test_rounds_over_api_open_preview_commit_export(
+    client: TestClient, session: Session, make
+) -> None:
+    w = world(session, make)
+    offer(session, w, stock=8)
+    req = request(session, w, qty=10)
+    # A supplier or an enterprise may not run or see rounds.
+    for who in (w.supplier, w.enterprise):
+        client.cookies.clear()
+        csrf = login(client, who.username)
+        assert client.post(f"{API}/rounds", headers={"X-CSRF-Token": csrf}).status_code == 403
+        assert client.get(f"{API}/rounds").status_code == 403
+    client.cookies.clear()
+    csrf = login(client, w.official.username)
+    h = {"X-CSRF-Token": csrf}
+    assert client.post(f"{API}/rounds").status_code == 403  # no CSRF token
+    r = client.post(f"{API}/rounds", headers=h)
+    assert r.status_code == 201, r.text
+    rnd = r.json()
+    assert (rnd["status"], rnd["requests"], rnd["offers"]) == ("draft", 1, 1)
+    assert rnd["id"] in [x["id"] for x in client.get(f"{API}/rounds").json()]
+    pv = client.get(f"{API}/rounds/{rnd['id']}").json()
+    assert [(t["key"], t["requested"], t["allocated"]) for t in pv["tiers"]] == [("第3档", 10, 8)]
+    [row] = pv["rows"]
+    assert (row["request_id"], row["allocated"], row["fill"]) == (req.id, 8, 0.8)
+    assert row["sources"][0]["quantity"] == 8 and row["sources"][0]["unit_price"] == 3.5
+    exported = client.get(f"{API}/rounds/{rnd['id']}/export").json()
+    assert exported["problem"]["requests"][0]["quantity"] == 10
+    assert exported["plan"]["requests"][0]["allocated"] == 8
+    xlsx = client.get(f"{API}/rounds/{rnd['id']}/export", params={"format": "xlsx"})
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert client.get(f"{API}/rounds/{rnd['id']}/export?format=pdf").status_code == 422
+    # An official of another district does not see the round at all.
+    elsewhere = make.user("official", org=make.org(district="天河区"))
+    client.cookies.clear()
+    csrf2 = login(client, elsewhere.username)
+    assert client.get(f"{API}/rounds/{rnd['id']}").status_code == 404
+    r = client.post(f"{API}/rounds/{rnd['id']}/commit", headers={"X-CSRF-Token": csrf2})
+    assert r.status_code == 404
+    client.cookies.clear()
+    csrf = login(client, w.official.username)
+    h = {"X-CSRF-Token": csrf}
+    r = client.post(f"{API}/rounds/{rnd['id']}/commit", headers=h)
+    assert r.status_code == 200, r.text
+    assert [(o["request_id"], o["quantity"]) for o in r.json()] == [(req.id, 8)]
+    assert client.post(f"{API}/rounds/{rnd['id']}/commit", headers=h).status_code == 409
+    assert client.get(f"{API}/rounds/{rnd['id']}").json()["round"]["status"] == "committed"
+
+
+def test_vetting_over_api(client: TestClient, session: Session, make) -> None:
+    sorg = make.org(kind="supplier", name="接口测试供应商")
+    supplier = make.user("supplier", org=sorg)
+    official = make.user("official")
+    csrf = login(client, supplier.username)
+    h = {"X-CSRF-Token": csrf}
+    bad = {"documents": [{"type": "medical_device", "name": "备案凭证", "number": "粤械2020"}]}
+    r = client.post(f"{API}/suppliers/vetting", json=bad, headers=h)
+    assert r.status_code == 422 and "营业执照" in r.text
+    docs = {"documents": [{"type": "licence", "name": "营业执照", "number": "91440112MA5X"}]}
+    r = client.post(f"{API}/suppliers/vetting", json=docs, headers=h)
+    assert r.status_code == 200 and r.json()["status"] == "pending"
+    assert [s["organisation_id"] for s in client.get(f"{API}/suppliers").json()] == [sorg.id]
+    # The supplier cannot approve itself.
+    r = client.post(f"{API}/suppliers/{sorg.id}/review", json={"approve": True}, headers=h)
+    assert r.status_code == 403
+    client.cookies.clear()
+    h = {"X-CSRF-Token": login(client, official.username)}
+    r = client.post(f"{API}/suppliers/{sorg.id}/review", json={"approve": False}, headers=h)
+    assert r.status_code == 422 and "原因" in r.text
+    r = client.post(
+        f"{API}/suppliers/{sorg.id}/review",
+        json={"approve": False, "reason": "执照号码无法核实"},
+        headers=h,
+    )
+    assert r.status_code == 200 and r.json()["status"] == "refused"
+    assert r.json()["reason"] == "执照号码无法核实"
+    assert (
+        client.post(f"{API}/suppliers/999999/review", json={"approve": True}, headers=h).status_code
+        == 404
+    )
+
+
+def test_price_caps_pre_prices_and_flag_clearing_over_api(
+    client: TestClient, session: Session, make
+) -> None:
+    w = world(session, make)
+    cap = {"mode": "margin", "margin": 0.3}
+    csrf = login(client, w.supplier.username)
+    hs = {"X-CSRF-Token": csrf}
+    assert client.put(f"{API}/price-caps/mask_kn95", json=cap, headers=hs).status_code == 403
+    body = {
+        "item": "mask_kn95",
+        "unit_price": 2.5,
+        "invoice_no": "44001912030001",
+        "invoice_date": "2019-12-03",
+    }
+    late = body | {"invoice_date": "2020-02-01"}
+    r = client.post(f"{API}/pre-epidemic-prices", json=late, headers=hs)
+    assert r.status_code == 422 and "invoice_date" in r.text
+    r = client.post(f"{API}/pre-epidemic-prices", json=body, headers=hs)
+    assert r.status_code == 201 and r.json()["status"] == "pending"
+    price_id = r.json()["id"]
+    r = client.post(
+        f"{API}/pre-epidemic-prices/{price_id}/review", json={"approve": True}, headers=hs
+    )
+    assert r.status_code == 403
+    r = client.post(
+        f"{API}/offers",
+        json={"item": "mask_kn95", "stock": 10, "unit_price": 3.6, "districts": ["黄埔区"]},
+        headers=hs,
+    )
+    offer_id = r.json()["id"]
+
+    client.cookies.clear()
+    ho = {"X-CSRF-Token": login(client, w.official.username)}
+    r = client.put(f"{API}/price-caps/mask_kn95", json={"mode": "margin"}, headers=ho)
+    assert r.status_code == 422 and "加价率" in r.text
+    r = client.put(f"{API}/price-caps/mask_kn95", json=cap, headers=ho)
+    assert r.status_code == 200 and (r.json()["mode"], r.json()["margin"]) == ("margin", 0.3)
+    assert {c["item_code"]: c["mode"] for c in client.get(f"{API}/price-caps").json()} == {
+        "mask_kn95": "margin"
+    }
+    flagged = client.get(f"{API}/offers", params={"status": "flagged"}).json()
+    assert [o["id"] for o in flagged] == [offer_id]
+    assert "待人工核查" in flagged[0]["flag_reason"]
+    pending = client.get(f"{API}/pre-epidemic-prices", params={"status": "pending"}).json()
+    assert price_id in [p["id"] for p in pending]
+    r = client.post(
+        f"{API}/pre-epidemic-prices/{price_id}/review", json={"approve": True}, headers=ho
+    )
+    assert r.status_code == 200 and r.json()["status"] == "approved"
+    # 3.6 > 2.5 x 1.3 = 3.25: still flagged, now naming the margin rule and the cap.
+    [o] = [o for o in client.get(f"{API}/offers").json() if o["id"] == offer_id]
+    assert o["status"] == "flagged" and "限价 3.25 元" in o["flag_reason"]
+    client.cookies.clear()
+    hs = {"X-CSRF-Token": login(client, w.supplier.username)}
+    r = client.post(f"{API}/offers/{offer_id}/clear", json={"reason": "自己说没问题"}, headers=hs)
+    assert r.status_code == 403
+    client.cookies.clear()
+    ho = {"X-CSRF-Token": login(client, w.official.username)}
+    r = client.post(f"{API}/offers/{offer_id}/clear", json={"reason": ""}, headers=ho)
+    assert r.status_code == 422
+    r = client.post(f"{API}/offers/{offer_id}/clear", json={"reason": "原料涨价有据"}, headers=ho)
+    assert r.status_code == 200 and r.json()["status"] == "active"
+    assert (
+        client.post(f"{API}/offers/{offer_id}/clear", json={"reason": "x"}, headers=ho).status_code
+        == 409
+    )
+
+
+def test_policy_and_supplier_pages_set_caps_and_pre_prices(
+    client: TestClient, session: Session, make
+) -> None:
+    w = world(session, make)
+    csrf = login(client, w.supplier.username)
+    form = {"csrf_token": csrf, "item": "gloves", "unit_price": "0.3", "invoice_no": "X"}
+    r = client.post("/supplies/suppliers/pre-prices", data=form | {"invoice_date": "2019-10-01"})
+    assert r.status_code == 422
+    assert re.search(r'name="invoice_no"[^>]*value="X"><span class="field-error">', r.text)
+    form |= {"invoice_no": "INV-001", "invoice_date": "2019-10-01"}
+    r = client.post("/supplies/suppliers/pre-prices", data=form, follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get("/supplies/suppliers").text
+    assert "INV-001" in page and "待审核" in page
+    client.cookies.clear()
+    csrf = login(client, w.official.username)
+    data = {"csrf_token": csrf, "item": "gloves", "mode": "margin", "margin": "20", "factor": ""}
+    r = client.post("/supplies/price-caps", data=data, follow_redirects=False)
+    assert r.status_code == 303
+    assert "疫情前价格 × 1.2" in client.get("/supplies/policy").text
+    r = client.post("/supplies/price-caps", data=data | {"margin": "abc"})
+    assert r.status_code == 422 and "加价率应为数字" in r.text
+    [row] = services_pre_prices(session, w)
+    r = client.post(
+        f"/supplies/suppliers/pre-prices/{row.id}/review",
+        data={"csrf_token": csrf, "decision": "approve", "reason": ""},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    session.refresh(row)
+    assert row.status == "approved"
+
+
+def services_pre_prices(session: Session, w) -> list:
+    from fugong.supplies import queries
+
+    return queries.pre_prices(session, actor=w.supplier)
+
+
+def test_offer_upload_takes_the_optional_pre_epidemic_columns(
+    client: TestClient, session: Session, make
+) -> None:
+    w = world(session, make)
+    h = {"X-CSRF-Token": login(client, w.supplier.username)}
+    head = "物资,库存,单价,供货区,疫情前单价,疫情前发票号,疫情前发票日期\n"
+    bad = head + "一次性手套,100,0.4,黄埔区,0.3,INV-9,2020-03-01\n84 消毒液,5,8,黄埔区,6,,\n"
+    r = client.post(
+        f"{API}/offers/upload", files={"file": ("o.csv", bad.encode(), "text/csv")}, headers=h
+    )
+    assert r.status_code == 422, r.text
+    errors = r.json()["errors"]
+    assert {e["row"] for e in errors} == {2, 3}
+    assert any(e["row"] == 2 and "2020-01-23" in e["message"] for e in errors)
+    assert any(e["row"] == 3 and "一并填写" in e["message"] for e in errors)
+    assert services_pre_prices(session, w) == []
+    good = head + "一次性手套,100,0.4,黄埔区,0.3,INV-9,2019-12-01\n84 消毒液,5,8,黄埔区,,,\n"
+    r = client.post(
+        f"{API}/offers/upload", files={"file": ("o.csv", good.encode(), "text/csv")}, headers=h
+    )
+    assert r.status_code == 201 and r.json()["created"] == 2
+    got = [(p.item_code, p.unit_price, p.invoice_no) for p in services_pre_prices(session, w)]
+    assert got == [("gloves", 0.3, "INV-9")]

@@ -10,15 +10,23 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fugong.core.models import AuditLog, Notification, Organisation, User
 from fugong.db import make_engine, migrate
 from fugong.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fugong.supplies import queries, services
-from fugong.supplies.models import Offer, SupplyOrder, SupplyRequest
-from fugong.supplies.schemas import DirectPurchase, OfferCreate, RequestCreate, VettingDocument
+from fugong.supplies.models import Offer, PreEpidemicPrice, SupplyOrder, SupplyRequest
+from fugong.supplies.schemas import (
+    DirectPurchase,
+    OfferCreate,
+    PreEpidemicPriceCreate,
+    RequestCreate,
+    VettingDocument,
+)
 from tests.conftest import PG_URL, _pg_engine
 
 LICENCE = VettingDocument(type="licence", name="营业执照", number="91440112MA5ABCDE1X")
@@ -442,3 +450,149 @@ def test_offers_need_an_approved_supplier_with_registration_on_file(session: Ses
     offered = [o["id"] for o in services.open_round(session, actor=w.official).problem["offers"]]
     assert offered == [f"O{spray.id}"]  # masks need the medical-device registration
     del mask
+
+
+def pre_price(
+    session: Session, w: World, item: str = "mask_kn95", price: float = 2.0
+) -> PreEpidemicPrice:
+    data = PreEpidemicPriceCreate(
+        item=item, unit_price=price, invoice_no="44001912030001", invoice_date=date(2019, 12, 3)
+    )
+    return services.submit_pre_price(session, data=data, actor=w.supplier)
+
+
+def test_margin_cap_uses_the_reviewed_pre_epidemic_price(session: Session, make) -> None:
+    w = world(session, make)
+    row = pre_price(session, w, price=2.0)
+    assert row.status == "pending"
+    # Margin 50% over 2.00 = 3.00; no factor, so without an approved price nothing to measure.
+    services.set_price_cap(
+        session, item_code="mask_kn95", mode="margin", margin=0.5, actor=w.official
+    )
+    o = offer(session, w, unit_price=2.8)
+    assert o.status == "flagged"
+    assert "未登记经审核的疫情前价格" in (o.flag_reason or "") and "50%" in (o.flag_reason or "")
+    with pytest.raises(PermissionDenied):
+        services.review_pre_price(
+            session, price_id=row.id, approve=True, reason=None, actor=w.supplier
+        )
+    # Approval re-checks the supplier's offers: 2.8 <= 3.00, so the flag is cleared, with why.
+    services.review_pre_price(session, price_id=row.id, approve=True, reason=None, actor=w.official)
+    assert o.status == "active" and "疫情前价格 2 元经审核通过" in (o.clear_reason or "")
+    dear = offer(session, w, unit_price=3.2)
+    assert dear.status == "flagged"
+    assert "限价 3 元" in (dear.flag_reason or "") and "疫情前价格 2 元" in (dear.flag_reason or "")
+    actions = set(
+        session.scalars(
+            select(AuditLog.action).where(
+                AuditLog.action.in_(
+                    ("supplier.pre_price_submit", "supplier.pre_price_review", "offer.clear")
+                )
+            )
+        )
+    )
+    assert actions == {"supplier.pre_price_submit", "supplier.pre_price_review", "offer.clear"}
+
+
+def test_margin_cap_falls_back_to_the_factor_without_a_price(session: Session, make) -> None:
+    w = world(session, make)
+    services.set_price_cap(
+        session, item_code="mask_kn95", mode="margin", margin=0.2, factor=1.5, actor=w.official
+    )
+    within = offer(session, w, unit_price=5.0)  # 3.5 x 1.5 = 5.25
+    over = offer(session, w, unit_price=5.5)
+    assert within.status == "active"
+    assert over.status == "flagged" and "按参考价 3.5 × 1.5" in (over.flag_reason or "")
+    # A refused price is no price: the fallback still applies, and refusing needs a reason.
+    row = pre_price(session, w, price=1.0)
+    with pytest.raises(ValidationFailed, match="原因"):
+        services.review_pre_price(
+            session, price_id=row.id, approve=False, reason="", actor=w.official
+        )
+    services.review_pre_price(
+        session, price_id=row.id, approve=False, reason="发票与品名不符", actor=w.official
+    )
+    assert row.status == "refused" and within.status == "active"
+    # Resubmitting goes back to review; approving 1.00 x 1.2 = 1.20 flags the 5.00 offer.
+    row = pre_price(session, w, price=4.5)
+    row = pre_price(session, w, price=1.0)
+    assert row.status == "pending" and row.reason is None
+    services.review_pre_price(session, price_id=row.id, approve=True, reason=None, actor=w.official)
+    assert within.status == "flagged" and "限价 1.2 元" in (within.flag_reason or "")
+
+
+def test_price_cap_validation_and_constraints(session: Session, make) -> None:
+    w = world(session, make)
+    for kw, field in (
+        ({"mode": "margin"}, "margin"),
+        ({"mode": "margin", "margin": -0.1}, "margin"),
+        ({"mode": "factor"}, "factor"),
+        ({"mode": "factor", "factor": 0.5}, "factor"),
+        ({"mode": "auction", "factor": 2.0}, "mode"),
+    ):
+        with pytest.raises(ValidationFailed) as exc:
+            services.set_price_cap(session, item_code="gloves", actor=w.official, **kw)
+        assert exc.value.errors[0].field == field, kw
+    with pytest.raises(ValidationError, match="2020-01-23"):
+        PreEpidemicPriceCreate(
+            item="gloves", unit_price=0.3, invoice_no="A-1", invoice_date=date(2020, 2, 1)
+        )
+    with pytest.raises(ValidationError, match="一并填写"):
+        OfferCreate(
+            item="gloves", stock=1, unit_price=0.3, districts=["黄埔区"], pre_epidemic_price=0.2
+        )
+    # The database refuses what the edge refuses, should a write ever bypass the services.
+    for sql in (
+        "INSERT INTO supply_price_caps (item_code, mode, factor, margin, set_at)"
+        " VALUES ('goggles', 'margin', NULL, NULL, '2020-02-01')",
+        "INSERT INTO supply_price_caps (item_code, mode, factor, margin, set_at)"
+        " VALUES ('goggles', 'margin', NULL, -1, '2020-02-01')",
+        "INSERT INTO supply_price_caps (item_code, mode, factor, margin, set_at)"
+        " VALUES ('goggles', 'other', 2, NULL, '2020-02-01')",
+    ):
+        with pytest.raises(IntegrityError), session.begin_nested():
+            session.execute(text(sql))
+
+
+def test_offer_with_pre_epidemic_price_records_it_for_review(session: Session, make) -> None:
+    w = world(session, make)
+    o = offer(
+        session,
+        w,
+        item="gloves",
+        unit_price=0.45,
+        pre_epidemic_price="0.3",
+        pre_epidemic_invoice_no="INV-2019-88",
+        pre_epidemic_invoice_date="2019-11-30",
+    )
+    rows = queries.pre_prices(session, actor=w.supplier)
+    assert [(r.item_code, r.unit_price, r.status) for r in rows] == [("gloves", 0.3, "pending")]
+    other = world(session, make)
+    assert queries.pre_prices(session, actor=other.supplier) == []
+    assert len(queries.pre_prices(session, actor=w.official, status="pending")) >= 1
+    # The same evidence again (a re-uploaded sheet) keeps the review already made.
+    services.review_pre_price(
+        session, price_id=rows[0].id, approve=True, reason=None, actor=w.official
+    )
+    offer(
+        session,
+        w,
+        item="gloves",
+        unit_price=0.45,
+        pre_epidemic_price=0.3,
+        pre_epidemic_invoice_no="INV-2019-88",
+        pre_epidemic_invoice_date=date(2019, 11, 30),
+    )
+    assert rows[0].status == "approved"
+    del o
+
+
+def test_rounds_are_scoped_to_the_officials_district(session: Session, make) -> None:
+    w = world(session, make)
+    request(session, w, item="alcohol_75", qty=3)
+    rnd = services.open_round(session, actor=w.official)
+    elsewhere = make.user("official", org=make.org(district="天河区"))
+    with pytest.raises(NotFound):
+        services.get_round(session, round_id=rnd.id, actor=elsewhere)
+    assert rnd.id not in {r.id for r in queries.list_rounds(session, actor=elsewhere)}
+    assert rnd.id in {r.id for r in queries.list_rounds(session, actor=w.official)}

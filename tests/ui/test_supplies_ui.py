@@ -87,3 +87,42 @@ def test_offer_request_round_ship_deliver(page: Any) -> None:
     for label in ("至分配", "至发货", "至送达"):
         assert re.fullmatch(r"\d+\.\d", row.locator(f"td[data-label={label}]").inner_text())
     assert row.locator("td[data-label=超时]").inner_text() == "0"
+
+
+def test_pre_epidemic_price_and_margin_cap(page: Any) -> None:
+    # The supplier records its pre-epidemic price for goggles, with the invoice.
+    login(page, "supplier")
+    page.goto("/supplies/suppliers")
+    form = page.locator("form[action='/supplies/suppliers/pre-prices']")
+    form.locator("select[name=item]").select_option("goggles")
+    form.locator("input[name=unit_price]").fill("18")
+    form.locator("input[name=invoice_no]").fill("UI-INV-20191105")
+    form.locator("input[name=invoice_date]").fill("2020-02-01")
+    form.locator("button[type=submit]").click()
+    # An invoice from after the response started is no evidence of a pre-epidemic price.
+    assert "2020-01-23" in page.inner_text("#pre-prices")
+    form.locator("input[name=invoice_date]").fill("2019-11-05")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(re.compile(r"msg=pre_price"))
+    row = page.locator("#pre-price-table tr", has_text="UI-INV-20191105")
+    assert "待审核" in row.inner_text()
+    logout(page)
+
+    # The official caps goggles at 30% over the pre-epidemic price and approves the invoice.
+    login(page, "official")
+    page.goto("/supplies/policy")
+    cap = page.locator("#caps-table tr", has_text="护目镜")
+    cap.locator("select[name=mode]").select_option("margin")
+    cap.locator("input[name=margin]").fill("30")
+    cap.locator("input[name=factor]").fill("1.5")
+    cap.locator("button").click()
+    page.wait_for_url(re.compile(r"msg=price_cap"))
+    cap = page.locator("#caps-table tr", has_text="护目镜")
+    assert "疫情前价格 × 1.3" in cap.inner_text() and "37.50 元" in cap.inner_text()
+    page.goto("/supplies/suppliers")
+    row = page.locator("#pre-price-table tr", has_text="UI-INV-20191105")
+    row.locator("select[name=decision]").select_option("approve")
+    row.locator("button").click()
+    page.wait_for_url(re.compile(r"msg=reviewed"))
+    row = page.locator("#pre-price-table tr", has_text="UI-INV-20191105")
+    assert "已通过" in row.inner_text()

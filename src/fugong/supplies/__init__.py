@@ -4,6 +4,7 @@ allocation rounds (the pure engine in :mod:`.allocation`), orders and response t
 from fugong.supplies.models import (
     AllocationRound,
     Offer,
+    PreEpidemicPrice,
     PriceCap,
     SupplierVetting,
     SupplyItem,
@@ -15,6 +16,7 @@ from fugong.supplies.models import (
 __all__ = [
     "AllocationRound",
     "Offer",
+    "PreEpidemicPrice",
     "PriceCap",
     "SupplierVetting",
     "SupplyItem",

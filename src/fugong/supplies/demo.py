@@ -3,14 +3,14 @@ fresh demo shows the whole flow (request → round → order → shipment → de
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fugong.core import audit
 from fugong.core.models import Organisation, User, UserRole
-from fugong.supplies.models import Offer, PriceCap, SupplierVetting
+from fugong.supplies.models import Offer, PreEpidemicPrice, PriceCap, SupplierVetting
 
 # item, stock, daily capacity, unit price, lead time (days)
 DEMO_OFFERS: tuple[tuple[str, int, int, float, int], ...] = (
@@ -25,7 +25,8 @@ DEMO_OFFERS: tuple[tuple[str, int, int, float, int], ...] = (
 
 def load_supplies_demo(session: Session) -> None:
     """Approve the demo supplier (licence and medical-device registration on file), post its
-    offers for Huangpu and its neighbours, and set a 1.5x price cap on masks."""
+    offers for Huangpu and its neighbours, and cap masks: surgical masks at 1.5x the reference
+    price, KN95 at 30% over the supplier's reviewed pre-epidemic price (1.5x for others)."""
     supplier = session.scalar(
         select(Organisation).where(Organisation.kind == "supplier").order_by(Organisation.id)
     )
@@ -52,8 +53,30 @@ def load_supplies_demo(session: Session) -> None:
             reviewed_at=now,
         )
     )
-    for code in ("mask_surgical", "mask_kn95"):
-        session.add(PriceCap(item_code=code, factor=1.5, set_by_id=official.id, set_at=now))
+    session.add(PriceCap(item_code="mask_surgical", factor=1.5, set_by_id=official.id, set_at=now))
+    session.add(
+        PriceCap(
+            item_code="mask_kn95",
+            mode="margin",
+            margin=0.3,
+            factor=1.5,
+            set_by_id=official.id,
+            set_at=now,
+        )
+    )
+    session.add(
+        PreEpidemicPrice(
+            supplier_id=supplier.id,
+            item_code="mask_kn95",
+            unit_price=3.2,
+            invoice_no="4400191130012345",
+            invoice_date=date(2019, 12, 10),
+            status="approved",
+            submitted_at=now,
+            reviewed_by_id=official.id,
+            reviewed_at=now,
+        )
+    )
     for code, stock, capacity, price, lead in DEMO_OFFERS:
         session.add(
             Offer(

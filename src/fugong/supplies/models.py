@@ -18,12 +18,14 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fugong.core.models import Organisation, User
 from fugong.db import Base, JSONDoc, UTCDateTime, utcnow
 from fugong.supplies.rules import (
+    CAP_MODES,
     OFFER_STATUSES,
     ORDER_STATUSES,
     REQUEST_STATUSES,
@@ -76,17 +78,65 @@ class SupplierVetting(Base):
 
 
 class PriceCap(Base):
-    """The market regulator's cap for one item: reference price x factor."""
+    """The market regulator's cap for one item, in one of two modes:
+
+    - ``factor``: reference price x ``factor``;
+    - ``margin``: the supplier's reviewed pre-epidemic price x (1 + ``margin``). An offer whose
+      supplier has no approved pre-epidemic price for the item falls back to reference x
+      ``factor`` when a factor is set, and is otherwise flagged for an official to look at.
+    """
 
     __tablename__ = "supply_price_caps"
-    __table_args__ = (CheckConstraint("factor >= 1", name="factor_at_least_one"),)
+    __table_args__ = (
+        CheckConstraint("factor >= 1", name="factor_at_least_one"),
+        CheckConstraint(_in("mode", CAP_MODES), name="mode"),
+        CheckConstraint("margin IS NULL OR margin >= 0", name="margin_nonneg"),
+        CheckConstraint("mode != 'factor' OR factor IS NOT NULL", name="factor_mode_has_factor"),
+        CheckConstraint("mode != 'margin' OR margin IS NOT NULL", name="margin_mode_has_margin"),
+    )
 
     item_code: Mapped[str] = mapped_column(
         ForeignKey("supply_items.code", ondelete="CASCADE"), primary_key=True
     )
-    factor: Mapped[float] = mapped_column(Float)
+    mode: Mapped[str] = mapped_column(String(10), default="factor", server_default="factor")
+    factor: Mapped[float | None] = mapped_column(Float)
+    margin: Mapped[float | None] = mapped_column(Float)
     set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PreEpidemicPrice(Base):
+    """A supplier's pre-epidemic unit price for one item, with its evidence (a dated invoice),
+    reviewed by an official like the vetting documents. Only an approved price feeds a margin
+    cap. One row per supplier and item: a new submission replaces the old one and goes back to
+    review (the audit log keeps every earlier value)."""
+
+    __tablename__ = "supply_pre_epidemic_prices"
+    __table_args__ = (
+        UniqueConstraint("supplier_id", "item_code"),
+        CheckConstraint("unit_price >= 0", name="unit_price_nonneg"),
+        CheckConstraint(_in("status", VETTING_STATUSES), name="status"),
+        CheckConstraint("status != 'refused' OR reason IS NOT NULL", name="refused_has_reason"),
+        CheckConstraint(
+            "status = 'pending' OR reviewed_by_id IS NOT NULL", name="reviewed_has_reviewer"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    item_code: Mapped[str] = mapped_column(ForeignKey("supply_items.code", ondelete="CASCADE"))
+    unit_price: Mapped[float] = mapped_column(Float)
+    invoice_no: Mapped[str] = mapped_column(String(60))
+    invoice_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(500))
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    supplier: Mapped[Organisation] = relationship()
+    item: Mapped[SupplyItem] = relationship(lazy="joined")
 
 
 class SupplyPolicy(Base):

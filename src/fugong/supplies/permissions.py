@@ -6,6 +6,7 @@
 - manager: requests and orders of the enterprises in their portfolio
 - enterprise: their own organisation's requests and orders; offers: active ones (to buy)
 - supplier: their own organisation's offers and orders
+- rounds: officials of a district see that district's rounds (city level, admin, auditor: all)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, or_, select, true
 
 from fugong.core.models import Enterprise, User
-from fugong.supplies.models import Offer, SupplyOrder, SupplyRequest
+from fugong.supplies.models import AllocationRound, Offer, SupplyOrder, SupplyRequest
 
 READERS = ("admin", "auditor", "official", "manager", "enterprise", "supplier")
 OFFICIALS = ("admin", "official")
@@ -63,6 +64,15 @@ def offer_scope(actor: User) -> ColumnElement[bool]:
         # Buyers see what they could buy; the service also checks the supplier is approved.
         terms.append(Offer.status == "active")
     return or_(*terms) if terms else false()
+
+
+def round_scope(actor: User) -> ColumnElement[bool]:
+    """A district official sees the rounds of their district; admins, auditors and city-level
+    officials see every round."""
+    if actor.has_role("admin", "auditor"):
+        return true()
+    district = actor.organisation.district
+    return true() if district is None else AllocationRound.district == district
 
 
 def manages(actor: User, enterprise: Enterprise) -> bool:

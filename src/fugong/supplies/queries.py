@@ -19,13 +19,20 @@ from fugong.core.tabular import write_xlsx
 from fugong.supplies.models import (
     AllocationRound,
     Offer,
+    PreEpidemicPrice,
     PriceCap,
     SupplierVetting,
     SupplyItem,
     SupplyOrder,
     SupplyRequest,
 )
-from fugong.supplies.permissions import READERS, offer_scope, order_scope, request_scope
+from fugong.supplies.permissions import (
+    READERS,
+    offer_scope,
+    order_scope,
+    request_scope,
+    round_scope,
+)
 from fugong.supplies.rules import SHIP_WITHIN_HOURS, WAITING
 
 
@@ -37,8 +44,21 @@ def items(session: Session) -> list[SupplyItem]:
     return list(session.scalars(select(SupplyItem).order_by(SupplyItem.reference_price)))
 
 
-def price_caps(session: Session) -> dict[str, float]:
-    return {c.item_code: c.factor for c in session.scalars(select(PriceCap))}
+def price_caps(session: Session) -> dict[str, PriceCap]:
+    return {c.item_code: c for c in session.scalars(select(PriceCap))}
+
+
+def pre_prices(
+    session: Session, *, actor: User, status: str | None = None
+) -> list[PreEpidemicPrice]:
+    """Pre-epidemic prices: officials, admins and auditors see all; a supplier its own."""
+    require_role(actor, "admin", "official", "auditor", "supplier")
+    stmt = select(PreEpidemicPrice)
+    if not actor.has_role("admin", "official", "auditor"):
+        stmt = stmt.where(PreEpidemicPrice.supplier_id == actor.organisation_id)
+    if status is not None:
+        stmt = stmt.where(PreEpidemicPrice.status == status)
+    return list(session.scalars(stmt.order_by(PreEpidemicPrice.id)))
 
 
 def list_offers(
@@ -89,7 +109,8 @@ def list_orders(
 
 def list_rounds(session: Session, *, actor: User) -> list[AllocationRound]:
     require_role(actor, "admin", "official", "auditor")
-    return list(session.scalars(select(AllocationRound).order_by(AllocationRound.id.desc())))
+    stmt = select(AllocationRound).where(round_scope(actor))
+    return list(session.scalars(stmt.order_by(AllocationRound.id.desc())))
 
 
 def vettings(session: Session, *, actor: User) -> list[tuple[Organisation, SupplierVetting | None]]:

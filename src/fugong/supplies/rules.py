@@ -85,6 +85,80 @@ def over_cap(unit_price: float, reference_price: float, factor: float | None) ->
     return factor is not None and unit_price > price_cap(reference_price, factor) + 1e-9
 
 
+CAP_MODES = {"factor": "参考价 × 倍数", "margin": "疫情前价格 × (1 + 加价率)"}
+# Guangdong declared its first-level public-health emergency response on 2020-01-23: an invoice
+# dated on or after it does not show a pre-epidemic price.
+EPIDEMIC_START = date(2020, 1, 23)
+
+
+@dataclass(frozen=True)
+class CapRule:
+    """An item's price cap as the official set it (see ``models.PriceCap``)."""
+
+    mode: str = "factor"
+    factor: float | None = None
+    margin: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in CAP_MODES:
+            raise RuleError(f"限价方式应为：{'、'.join(CAP_MODES)}")
+        if self.factor is not None and not self.factor >= 1:
+            raise RuleError("限价倍数不能小于 1")
+        if self.margin is not None and not (0 <= self.margin < math.inf):
+            raise RuleError("加价率不能为负数")
+        if self.mode == "factor" and self.factor is None:
+            raise RuleError("按参考价倍数限价时必须填写倍数")
+        if self.mode == "margin" and self.margin is None:
+            raise RuleError("按疫情前价格加价率限价时必须填写加价率")
+
+
+def margin_cap(pre_price: float, margin: float) -> float:
+    return round(pre_price * (1 + margin), 2)
+
+
+def cap_flag(
+    unit_price: float, reference_price: float, rule: CapRule | None, pre_price: float | None
+) -> str | None:
+    """Why an offer at ``unit_price`` is flagged under ``rule`` (None: it is not). The reason
+    names the rule that applied and the cap value.
+
+    ``pre_price`` is the supplier's approved pre-epidemic price for the item, if any. Under a
+    margin cap an offer without one falls back to reference x factor when a factor is set, and
+    is otherwise flagged for review: there is nothing to measure its price against.
+    """
+    if rule is None:
+        return None
+    if rule.mode == "margin" and rule.margin is not None:
+        pct = f"{rule.margin * 100:g}%"
+        if pre_price is not None:
+            limit = margin_cap(pre_price, rule.margin)
+            if unit_price > limit + 1e-9:
+                return (
+                    f"单价 {unit_price:g} 元超过限价 {limit:g} 元"
+                    f"（疫情前价格 {pre_price:g} 元 × (1 + 加价率 {pct})）"
+                )
+            return None
+        if rule.factor is None:
+            return (
+                f"未登记经审核的疫情前价格，无法按加价率 {pct} 核定限价，"
+                "且该物资未设参考价倍数，待人工核查"
+            )
+        if over_cap(unit_price, reference_price, rule.factor):
+            limit = price_cap(reference_price, rule.factor)
+            return (
+                f"单价 {unit_price:g} 元超过限价 {limit:g} 元（未登记经审核的疫情前价格，"
+                f"按参考价 {reference_price:g} × {rule.factor:g}）"
+            )
+        return None
+    if over_cap(unit_price, reference_price, rule.factor):
+        limit = price_cap(reference_price, rule.factor or 1)
+        return (
+            f"单价 {unit_price:g} 元超过限价 {limit:g} 元"
+            f"（参考价 {reference_price:g} × {rule.factor:g}）"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class ItemCap:
     """A need cap for one item: ``per_employee_per_day`` x headcount x working days until the

@@ -4,12 +4,20 @@ spreadsheet: blanks mean "not given"; item names are accepted for item codes."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from fugong.core.reference import DISTRICTS
-from fugong.supplies.rules import CATALOGUE, DOCUMENT_TYPES
+from fugong.supplies.rules import CATALOGUE, DOCUMENT_TYPES, EPIDEMIC_START
 
 _ITEM_BY_NAME = {name: code for code, name, *_ in CATALOGUE} | {c[0]: c[0] for c in CATALOGUE}
 
@@ -40,6 +48,13 @@ def _blank_none(v: Any) -> Any:
 
 
 ItemCode = Annotated[str, BeforeValidator(_item)]
+OptionalPrice = Annotated[
+    Annotated[float, Field(ge=0, le=10_000_000)] | None, BeforeValidator(_blank_none)
+]
+OptionalText = Annotated[
+    Annotated[str, Field(min_length=2, max_length=60)] | None, BeforeValidator(_blank_none)
+]
+OptionalDate = Annotated[date | None, BeforeValidator(_blank_none)]
 
 
 class OfferCreate(BaseModel):
@@ -51,6 +66,89 @@ class OfferCreate(BaseModel):
     unit_price: Annotated[float, Field(ge=0, le=10_000_000)]
     lead_time_days: Annotated[int, Field(ge=0, le=365)] = 1
     districts: Annotated[list[str], BeforeValidator(_districts)]
+    # Optional: the supplier's pre-epidemic price for this item with its invoice, recorded
+    # for review (see PreEpidemicPriceCreate); all three or none.
+    pre_epidemic_price: OptionalPrice = None
+    pre_epidemic_invoice_no: OptionalText = None
+    pre_epidemic_invoice_date: OptionalDate = None
+
+    @model_validator(mode="after")
+    def _pre_price_complete(self) -> OfferCreate:
+        given = [
+            self.pre_epidemic_price is not None,
+            self.pre_epidemic_invoice_no is not None,
+            self.pre_epidemic_invoice_date is not None,
+        ]
+        if any(given) and not all(given):
+            raise ValueError("疫情前单价、发票号、发票日期须一并填写")
+        if self.pre_epidemic_invoice_date is not None:
+            _before_epidemic(self.pre_epidemic_invoice_date)
+        return self
+
+    def pre_price(self) -> PreEpidemicPriceCreate | None:
+        if self.pre_epidemic_price is None:
+            return None
+        assert self.pre_epidemic_invoice_no is not None
+        assert self.pre_epidemic_invoice_date is not None  # all three or none: validated
+        return PreEpidemicPriceCreate(
+            item=self.item,
+            unit_price=self.pre_epidemic_price,
+            invoice_no=self.pre_epidemic_invoice_no,
+            invoice_date=self.pre_epidemic_invoice_date,
+        )
+
+
+def _before_epidemic(d: date) -> date:
+    if d >= EPIDEMIC_START:
+        raise ValueError(f"发票日期应早于 {EPIDEMIC_START.isoformat()}（疫情响应启动日）")
+    return d
+
+
+class PreEpidemicPriceCreate(BaseModel):
+    """A supplier's pre-epidemic unit price for an item and the dated invoice that shows it."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    item: ItemCode
+    unit_price: Annotated[float, Field(ge=0, le=10_000_000)]
+    invoice_no: Annotated[str, Field(min_length=2, max_length=60)]
+    invoice_date: Annotated[date, AfterValidator(_before_epidemic)]
+
+
+class PreEpidemicPriceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    supplier_id: int
+    item_code: str
+    unit_price: float
+    invoice_no: str
+    invoice_date: date
+    status: str
+    reason: str | None
+    submitted_at: datetime
+    reviewed_at: datetime | None
+
+
+class PriceCapSet(BaseModel):
+    """``factor``: reference x factor; ``margin``: approved pre-epidemic price x (1 + margin),
+    falling back to reference x factor (when given) for suppliers without one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["factor", "margin"] = "factor"
+    factor: Annotated[float, Field(ge=1, le=1000)] | None = None
+    margin: Annotated[float, Field(ge=0, le=1000)] | None = None
+
+
+class PriceCapRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    item_code: str
+    mode: str
+    factor: float | None
+    margin: float | None
+    set_at: datetime
 
 
 class RequestCreate(BaseModel):
@@ -157,3 +255,35 @@ class OrderAction(BaseModel):
 
     tracking_no: str | None = None
     reason: str | None = None
+
+
+class VettingSubmit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[VettingDocument]
+
+
+class VettingRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    organisation_id: int
+    status: str
+    documents: list[dict[str, Any]]
+    submitted_at: datetime
+    reviewed_at: datetime | None
+    reason: str | None
+
+
+class ReviewDecision(BaseModel):
+    """An official's decision; refusing needs a reason."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    approve: bool
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+class OfferClear(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=300)]

@@ -1,5 +1,6 @@
-"""Supplies writes: supplier vetting, price caps and policy, offers (form, API, upload),
-requests with tier and cap, allocation rounds, orders and direct purchases.
+"""Supplies writes: supplier vetting, pre-epidemic prices and their review, price caps (by
+factor or by margin) and policy, offers (form, API, upload), requests with tier and cap,
+allocation rounds, orders and direct purchases.
 
 Each takes the actor, checks scope, writes the audit row in the same transaction and flushes;
 the request or the CLI command owns the transaction. Stock only ever moves through a single
@@ -29,6 +30,7 @@ from fugong.supplies.allocation import Request as EngineRequest
 from fugong.supplies.models import (
     AllocationRound,
     Offer,
+    PreEpidemicPrice,
     PriceCap,
     SupplierVetting,
     SupplyItem,
@@ -36,24 +38,38 @@ from fugong.supplies.models import (
     SupplyPolicy,
     SupplyRequest,
 )
-from fugong.supplies.permissions import OFFICIALS, REQUESTERS, manages, order_scope, request_scope
+from fugong.supplies.permissions import (
+    OFFICIALS,
+    REQUESTERS,
+    manages,
+    order_scope,
+    request_scope,
+    round_scope,
+)
 from fugong.supplies.rules import (
+    CAP_MODES,
     ORDER_ACTORS,
     ORDER_STATUSES,
     WAITING,
+    CapRule,
     Facts,
     Policy,
     RuleError,
     approved_quantity,
+    cap_flag,
     cap_for,
     next_order_status,
-    over_cap,
     policy_from_dict,
-    price_cap,
     request_status,
     tier_for,
 )
-from fugong.supplies.schemas import DirectPurchase, OfferCreate, RequestCreate, VettingDocument
+from fugong.supplies.schemas import (
+    DirectPurchase,
+    OfferCreate,
+    PreEpidemicPriceCreate,
+    RequestCreate,
+    VettingDocument,
+)
 
 
 def _now() -> datetime:
@@ -182,21 +198,39 @@ def has_medical_registration(vetting: SupplierVetting | None) -> bool:
 # -- price caps and policy -----------------------------------------------------------------
 
 
-def set_price_cap(session: Session, *, item_code: str, factor: float, actor: User) -> PriceCap:
-    """Set reference x factor as the cap; active offers above it are flagged at once."""
+def cap_rule(cap: PriceCap | None) -> CapRule | None:
+    if cap is None:
+        return None
+    return CapRule(mode=cap.mode, factor=cap.factor, margin=cap.margin)
+
+
+def set_price_cap(
+    session: Session,
+    *,
+    item_code: str,
+    factor: float | None = None,
+    mode: str = "factor",
+    margin: float | None = None,
+    actor: User,
+) -> PriceCap:
+    """Set an item's cap (see ``models.PriceCap``); active offers above it are flagged at once,
+    each with the rule that applied and the cap value."""
     require_role(actor, *OFFICIALS)
     it = item(session, item_code)
-    if not factor >= 1:
-        raise ValidationFailed([FieldError("factor", "限价倍数不能小于 1")])
+    try:
+        rule = CapRule(mode=mode, factor=factor, margin=margin)
+    except RuleError as e:
+        field = "mode" if mode not in CAP_MODES else ("margin" if "加价率" in str(e) else "factor")
+        raise ValidationFailed([FieldError(field, str(e))]) from None
     cap = session.get(PriceCap, it.code)
-    before = cap.factor if cap else None
+    before = {"mode": cap.mode, "factor": cap.factor, "margin": cap.margin} if cap else None
     if cap is None:
-        cap = PriceCap(item_code=it.code, factor=factor, set_by_id=actor.id)
+        cap = PriceCap(item_code=it.code, set_by_id=actor.id)
         session.add(cap)
     else:
-        cap.factor = factor
         cap.set_by_id = actor.id
         cap.set_at = _now()
+    cap.mode, cap.factor, cap.margin = rule.mode, rule.factor, rule.margin
     session.flush()
     audit.record(
         session,
@@ -204,27 +238,38 @@ def set_price_cap(session: Session, *, item_code: str, factor: float, actor: Use
         action="supplies.price_cap",
         target_type="supply_item",
         target_id=it.code,
-        before={"factor": before},
-        after={"factor": factor},
+        before=before,
+        after={"mode": rule.mode, "factor": rule.factor, "margin": rule.margin},
     )
     for offer in session.scalars(
         select(Offer).where(Offer.item_code == it.code, Offer.status == "active")
     ):
-        _flag_if_over(session, offer, it, factor, actor)
+        _flag_if_over(session, offer, it, rule, actor)
     return cap
 
 
-def _flag_if_over(
-    session: Session, offer: Offer, it: SupplyItem, factor: float | None, actor: User
-) -> None:
-    if factor is None or not over_cap(offer.unit_price, it.reference_price, factor):
-        return
-    limit = price_cap(it.reference_price, factor)
-    offer.status = "flagged"
-    offer.flag_reason = (
-        f"单价 {offer.unit_price:g} 元超过限价 {limit:g} 元"
-        f"（参考价 {it.reference_price:g} × {factor:g}）"
+def approved_pre_price(session: Session, supplier_id: int, item_code: str) -> float | None:
+    """The supplier's reviewed pre-epidemic price for the item (None: none approved)."""
+    return session.scalar(
+        select(PreEpidemicPrice.unit_price).where(
+            PreEpidemicPrice.supplier_id == supplier_id,
+            PreEpidemicPrice.item_code == item_code,
+            PreEpidemicPrice.status == "approved",
+        )
     )
+
+
+def _flag_if_over(
+    session: Session, offer: Offer, it: SupplyItem, rule: CapRule | None, actor: User
+) -> None:
+    if rule is None:
+        return
+    pre = approved_pre_price(session, offer.supplier_id, it.code) if rule.mode == "margin" else None
+    reason = cap_flag(offer.unit_price, it.reference_price, rule, pre)
+    if reason is None:
+        return
+    offer.status = "flagged"
+    offer.flag_reason = reason
     offer.cleared_by_id = None
     offer.clear_reason = None
     session.flush()
@@ -246,6 +291,126 @@ def _flag_if_over(
             f"报价 #{offer.id} 超过限价，待核查",
             "/supplies/offers?status=flagged",
         )
+
+
+# -- pre-epidemic prices -------------------------------------------------------------------
+
+
+def submit_pre_price(
+    session: Session, *, data: PreEpidemicPriceCreate, actor: User
+) -> PreEpidemicPrice:
+    """A supplier records its pre-epidemic price for an item with the invoice that shows it;
+    a new submission replaces the old one and goes back to review."""
+    require_role(actor, "supplier")
+    if actor.organisation.kind != "supplier":
+        raise PermissionDenied("只有供应商机构可以登记疫情前价格")
+    return _put_pre_price(session, data, item(session, data.item), actor)
+
+
+def _put_pre_price(
+    session: Session, data: PreEpidemicPriceCreate, it: SupplyItem, actor: User
+) -> PreEpidemicPrice:
+    row = session.scalar(
+        select(PreEpidemicPrice).where(
+            PreEpidemicPrice.supplier_id == actor.organisation_id,
+            PreEpidemicPrice.item_code == it.code,
+        )
+    )
+    fields = ["unit_price", "invoice_no", "invoice_date", "status"]
+    before = audit.snapshot(row, fields) if row else None
+    if row is None:
+        row = PreEpidemicPrice(supplier_id=actor.organisation_id, item_code=it.code)
+        session.add(row)
+    elif (row.unit_price, row.invoice_no, row.invoice_date) == (
+        data.unit_price,
+        data.invoice_no,
+        data.invoice_date,
+    ):
+        return row  # the same evidence again (an upload repeating it): keep its review
+    row.unit_price = data.unit_price
+    row.invoice_no = data.invoice_no
+    row.invoice_date = data.invoice_date
+    row.status = "pending"
+    row.reason = None
+    row.reviewed_by_id = None
+    row.reviewed_at = None
+    row.submitted_by_id = actor.id
+    row.submitted_at = _now()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="supplier.pre_price_submit",
+        target_type="pre_epidemic_price",
+        target_id=row.id,
+        before=before,
+        after=audit.snapshot(row, ["item_code", *fields]),
+    )
+    for official in _officials(session, actor.organisation.district):
+        notify(
+            session,
+            official,
+            f"供应商“{actor.organisation.name}”登记了{it.name}的疫情前价格，待审核",
+            "/supplies/suppliers",
+        )
+    return row
+
+
+def review_pre_price(
+    session: Session, *, price_id: int, approve: bool, reason: str | None, actor: User
+) -> PreEpidemicPrice:
+    """An official approves or refuses (with a reason) a pre-epidemic price. The supplier's
+    offers of that item are then checked again under the item's margin cap: an active offer
+    now over it is flagged; a flagged one gets the reason that applies now, or is cleared,
+    with the review as the reason, when it is now within the cap."""
+    require_role(actor, *OFFICIALS)
+    row = session.get(PreEpidemicPrice, price_id)
+    if row is None:
+        raise NotFound("疫情前价格记录不存在")
+    reason = (reason or "").strip() or None
+    if not approve and reason is None:
+        raise ValidationFailed([FieldError("reason", "不通过时必须填写原因")])
+    before = row.status
+    row.status = "approved" if approve else "refused"
+    row.reason = reason
+    row.reviewed_by_id = actor.id
+    row.reviewed_at = _now()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="supplier.pre_price_review",
+        target_type="pre_epidemic_price",
+        target_id=row.id,
+        before={"status": before},
+        after={"status": row.status, "reason": reason},
+    )
+    text = (
+        f"{row.item.name}的疫情前价格 {row.unit_price:g} 元已审核通过"
+        if approve
+        else f"{row.item.name}的疫情前价格未通过审核：{reason}"
+    )
+    _notify_org(session, row.supplier_id, text, "/supplies/suppliers")
+    rule = cap_rule(session.get(PriceCap, row.item_code))
+    if rule is None or rule.mode != "margin":
+        return row
+    pre = row.unit_price if approve else None
+    for offer in session.scalars(
+        select(Offer).where(
+            Offer.supplier_id == row.supplier_id,
+            Offer.item_code == row.item_code,
+            Offer.status.in_(("active", "flagged")),
+        )
+    ):
+        flagged = cap_flag(offer.unit_price, row.item.reference_price, rule, pre)
+        if flagged is None:
+            if offer.status == "flagged":
+                why = f"疫情前价格 {row.unit_price:g} 元经审核通过，单价未超限"
+                _clear(session, offer, why, actor)
+        elif offer.status == "active" or offer.flag_reason != flagged:
+            # Still (or newly) over: the flag names the rule and the cap that apply now.
+            _flag_if_over(session, offer, row.item, rule, actor)
+    return row
 
 
 def current_policy(session: Session) -> Policy:
@@ -323,8 +488,10 @@ def _insert_offer(session: Session, data: OfferCreate, it: SupplyItem, actor: Us
             ["item_code", "stock", "daily_capacity", "unit_price", "lead_time_days", "districts"],
         ),
     )
-    cap = session.get(PriceCap, it.code)
-    _flag_if_over(session, offer, it, cap.factor if cap else None, actor)
+    pre = data.pre_price()
+    if pre is not None:
+        _put_pre_price(session, pre, it, actor)
+    _flag_if_over(session, offer, it, cap_rule(session.get(PriceCap, it.code)), actor)
     return offer
 
 
@@ -335,6 +502,9 @@ OFFER_COLUMNS: list[tuple[str, str]] = [
     ("unit_price", "单价"),
     ("lead_time_days", "交货天数"),
     ("districts", "供货区"),
+    ("pre_epidemic_price", "疫情前单价"),
+    ("pre_epidemic_invoice_no", "疫情前发票号"),
+    ("pre_epidemic_invoice_date", "疫情前发票日期"),
 ]
 
 
@@ -405,6 +575,10 @@ def clear_offer(session: Session, *, offer_id: int, reason: str, actor: User) ->
     reason = reason.strip()
     if not reason:
         raise ValidationFailed([FieldError("reason", "请填写核查说明")])
+    return _clear(session, offer, reason, actor)
+
+
+def _clear(session: Session, offer: Offer, reason: str, actor: User) -> Offer:
     offer.status = "active"
     offer.cleared_by_id = actor.id
     offer.clear_reason = reason[:300]
@@ -719,7 +893,9 @@ def open_round(session: Session, *, actor: User) -> AllocationRound:
 
 def get_round(session: Session, *, round_id: int, actor: User) -> AllocationRound:
     require_role(actor, "admin", "official", "auditor")
-    rnd = session.get(AllocationRound, round_id)
+    rnd = session.scalar(
+        select(AllocationRound).where(AllocationRound.id == round_id, round_scope(actor))
+    )
     if rnd is None:
         raise NotFound("分配轮次不存在")
     return rnd

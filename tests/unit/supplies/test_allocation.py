@@ -7,6 +7,7 @@ from fractions import Fraction
 import pytest
 
 from fugong.supplies.allocation import (
+    MAX_UNITS,
     Offer,
     Plan,
     Problem,
@@ -310,3 +311,51 @@ def test_parse_problem_accepts_null_or_absent_cap_and_integer_price() -> None:
     assert isinstance(problem.offers[0].unit_price, float)
     assert [r.max_unit_price for r in problem.requests] == [None, None]
     assert problem.offers[0].regions == ("A",)
+
+
+def test_quantities_are_bounded_by_exact_json_integers() -> None:
+    """Each side's total must stay within 2^53 - 1 (what every JSON reader keeps exactly, and
+    what the engine's 64-bit and double arithmetic counts exactly)."""
+    with pytest.raises(
+        ProblemError, match=r"^requests\[2\] \(id R9\): field 'quantity' must be <="
+    ):
+        parse_problem(with_request(id="R9", quantity=MAX_UNITS + 1))
+    with pytest.raises(ProblemError, match=r"^requests: total quantity must be <="):
+        allocate(Problem((), (request("R1", MAX_UNITS, "A"), request("R2", 1, "A"))))
+    with pytest.raises(ProblemError, match=r"^offers: total quantity must be <="):
+        allocate(Problem((offer("O1", MAX_UNITS, 1.0, "A"), offer("O2", 1, 1.0, "A")), ()))
+    # At the bound itself the arithmetic is still exact.
+    plan = allocate(
+        Problem(
+            (offer("O", MAX_UNITS - 1, 1.0, "A"),),
+            (request("R1", MAX_UNITS - 3, "A"), request("R2", 3, "A")),
+        )
+    )
+    assert [r.share for r in plan.requests] == [
+        Fraction(MAX_UNITS - 1, MAX_UNITS) * (MAX_UNITS - 3),
+        Fraction(MAX_UNITS - 1, MAX_UNITS) * 3,
+    ]
+    assert sum(r.allocated for r in plan.requests) == MAX_UNITS - 1
+
+
+def test_plan_records_match_its_columns_and_cannot_change() -> None:
+    problem = Problem(
+        (offer("O1", 17, 1.5, "A", "B"), offer("O2", 9, 1.0, "B")),
+        tuple(request(f"R{i}", 3 + i, "AB"[i % 2], tier=1 + i % 2) for i in range(9)),
+    )
+    fresh, used = allocate(problem), allocate(problem)
+    # The dictionary from the columns equals the one from the built records.
+    assert plan_to_dict(fresh) == {
+        "lines": [
+            {"request": ln.request, "offer": ln.offer, "quantity": ln.quantity} for ln in used.lines
+        ],
+        "requests": [{"id": r.id, "allocated": r.allocated, "fill": r.fill} for r in used.requests],
+        "tiers": [
+            {"tier": t.tier, "requested": t.requested, "allocated": t.allocated} for t in used.tiers
+        ],
+        "cost": used.cost,
+    }
+    rebuilt = Plan(lines=used.lines, requests=used.requests, tiers=used.tiers, cost=used.cost)
+    assert rebuilt == fresh and plan_to_dict(rebuilt) == plan_to_dict(fresh)
+    with pytest.raises(AttributeError):
+        fresh.cost = 0.0  # type: ignore[misc]

@@ -1,4 +1,5 @@
-"""Exact integer maximum flow (Dinic) for the engine's compressed networks.
+"""Exact integer maximum flow (Dinic, blocking flows by a depth-first push that sends as much
+as it can through each node before leaving it) for the engine's compressed networks.
 
 Capacities are Python ints, so every comparison is exact (the fair-share step scales capacities
 by a common denominator instead of using floats). The graphs the engine builds are small (offer
@@ -77,58 +78,57 @@ class FlowGraph:
         """Augment to a maximum flow from ``s`` to ``t``; return the amount added."""
         to, cap, adj = self.to, self.cap, self.adj
         total = 0
+        # What leaves the source now bounds every phase's flow.
+        budget = sum([cap[e] for e in adj[s]])
         while True:
             level = self._levels(s, t)
             lt = level[t]
             if lt < 0:
                 return total
             it = [0] * self.n
-            stack: list[int] = []
-            u = s
-            while True:
-                if u == t:
-                    f = min([cap[e] for e in stack])
-                    total += f
-                    # Retreat to the tail of the first saturated edge: everything before it can
-                    # still carry flow, so the search resumes there.
-                    cut = -1
-                    for i, e in enumerate(stack):
-                        cap[e] -= f
-                        cap[e ^ 1] += f
-                        if cut < 0 and not cap[e]:
-                            cut = i
-                    del stack[cut:]
-                    u = to[stack[-1]] if stack else s
-                    continue
+
+            # Defaults bind this phase's levels and arc pointers as fast locals.
+            def push(
+                u: int, f: int, level: list[int] = level, it: list[int] = it, lt: int = lt
+            ) -> int:
+                # Send up to f from u to t along the level graph; return what was sent.
                 edges = adj[u]
-                i = it[u]
                 n_e = len(edges)
                 lu = level[u] + 1
+                i = it[u]
+                sent = 0
                 if lu == lt:
-                    # Only t lies on the next level of a shortest path.
                     while i < n_e:
                         e = edges[i]
-                        if cap[e] and to[e] == t:
-                            break
+                        c = cap[e]
+                        if c and to[e] == t:
+                            d = c if c < f - sent else f - sent
+                            cap[e] = c - d
+                            cap[e ^ 1] += d
+                            sent += d
+                            if sent == f:
+                                it[u] = i
+                                return sent
                         i += 1
                 else:
                     while i < n_e:
                         e = edges[i]
-                        if cap[e] and level[to[e]] == lu:
-                            break
+                        c = cap[e]
+                        if c and level[to[e]] == lu:
+                            d = push(to[e], c if c < f - sent else f - sent)
+                            if d:
+                                cap[e] -= d
+                                cap[e ^ 1] += d
+                                sent += d
+                                if sent == f:
+                                    it[u] = i
+                                    return sent
                         i += 1
                 it[u] = i
-                if i < n_e:
-                    e = edges[i]
-                    stack.append(e)
-                    u = to[e]
-                    continue
-                if u == s:
-                    break
-                level[u] = -1  # dead end for the rest of this phase
-                e = stack.pop()
-                u = to[e ^ 1]
-                it[u] += 1
+                level[u] = -1  # saturated or dead: no more flow through u this phase
+                return sent
+
+            total += push(s, budget)
 
     def reachable(self, s: int) -> list[bool]:
         """Nodes reachable from ``s`` in the residual graph."""

@@ -44,7 +44,9 @@ Items never interact, so each item is solved on its own network.
    it received); the rich side is the *contraction* (``g(rich) = g(U) - g(poor)``). Recurse on
    both. Each step splits a class set into two non-empty parts, so there are fewer than
    ``2 |U|`` steps, each one max flow on a shrinking network. Capacities are scaled by ``Q(U)``
-   so that every flow is an exact integer; fills are exact fractions.
+   so that every flow is an exact integer; fills are exact fractions. A poor side starts from
+   an empty flow; a rich side goes on from its parent's flow (its classes' levels only rise,
+   so raising their capacities and augmenting suffices), rescaled to its own ``Q``.
 
    Why fixing earlier tiers' *amounts* (not routes) is right, and why it does not matter which
    whole-unit amounts they got: for a base ``a`` of the earlier tiers, ``{x : (a, x) feasible}``
@@ -68,38 +70,61 @@ Items never interact, so each item is solved on its own network.
    the amounts can take from it. Since ``cost = p_max * A - sum_k (p_(k+1) - p_k) * u(P_k)``
    with ``A`` the fixed total, maximising every prefix at once minimises the cost; no cost
    potentials or floating-point prices are involved. When the amounts take every unit on offer
-   (a shortage round) the usage is forced and a single max flow suffices. The flow is then
+   (a shortage round) the usage is forced, every plan costs the same, and the master flow of
+   step 3, which delivers exactly the amounts, is the routing. The flow is then
    unpacked: along each region chain, units entering at a level may serve any class at that
    level or above; inside a class and inside an offer group units are handed out in input
    order. Earlier tiers' routes may change here: the tiers constrain amounts, not routes.
 
-Everything except the per-request bookkeeping runs on the compressed networks, whose size does
-not grow with the number of requests; flows are exact Python integers.
+Everything above runs on the compressed networks, whose size does not grow with the number of
+requests; flows are exact Python integers.
+
+Per-request bookkeeping
+=======================
+What does grow with the requests is done in bulk with numpy, never in a Python loop per
+request: requests are keyed by (item, tier, region, cap) in one dictionary pass, each key's
+quantity summed with ``bincount``; the items are solved tier by tier (items never interact, so
+the order across items is free), and after each tier every request's floor ``share // 1`` and
+remainder are computed for the whole tier at once from its class's exact fill ``num / den``
+(64-bit integers where ``num * quantity`` fits, Python integers otherwise). The extra units of
+a class go to the largest remainders through one ``lexsort`` over the requests of the classes
+that get some but not all of them. Routing hands units out as a merge of three interval streams
+(requests within classes, pieces from offer groups, offers within groups) with
+``searchsorted``. Totals are bounded by ``MAX_UNITS`` (2^53 - 1), so sums in doubles and
+positions in 64-bit integers are exact.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
 from fugong.supplies.allocation._flow import FlowGraph
 from fugong.supplies.allocation.model import (
+    MAX_UNITS,
+    Offer,
     Plan,
-    PlanLine,
+    PlanColumns,
     Problem,
-    RequestResult,
     TierResult,
+    validate_offers,
     validate_problem,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["allocate"]
 
 _S = 0  # source node
 _T = 1  # sink node
 _ZERO = Fraction(0)
+_I64_SAFE = 2**62  # products below this fit in int64 with room for a sum of two
 
 
 @dataclass(slots=True)
@@ -108,6 +133,7 @@ class _Class:
 
     A class has no node of its own: it is an edge from its chain node to the sink (a node
     would only repeat its chain node's reachability). Classes of rank 0 reach no offer.
+    ``gid`` numbers the classes of all items, in the order the per-request arrays use.
     """
 
     id: int
@@ -115,9 +141,9 @@ class _Class:
     region: str
     rank: int
     quantity: int = 0
-    members: list[int] = field(default_factory=list)
     at: int = -1  # chain node; -1 for rank 0
     sink: int = -1  # edge at -> sink in the item's graphs; -1 for rank 0
+    gid: int = -1
 
 
 @dataclass(slots=True)
@@ -128,22 +154,22 @@ class _Group:
     regions: tuple[str, ...]
     node: int
     quantity: int = 0
-    members: list[int] = field(default_factory=list)
+    members: list[int] | None = None
+    gid: int = -1
 
 
 # A sub-problem of the decomposition: its offer groups, its classes of the current tier, the
-# earlier tiers' classes in it with their fixed amounts, and g(its classes).
-_Part = tuple[list[_Group], list[_Class], dict[int, int], int]
+# earlier tiers' classes in it with their fixed amounts, g(its classes), and for a rich side
+# its parent's graph with the flow's scale (a poor side starts afresh).
+_Part = tuple[list[_Group], list[_Class], dict[int, int], int, tuple[FlowGraph, int] | None]
+# One key of requests: (key id, tier, region, cap, total quantity).
+_Key = tuple[int, int, str, Any, int]
 
 
 class _ItemSolver:
     """One item's compressed network and its tier-by-tier solution."""
 
-    def __init__(
-        self, problem: Problem, offer_idx: list[int], request_idx: list[int], qty: list[int]
-    ) -> None:
-        self.problem = problem
-        offers, requests = problem.offers, problem.requests
+    def __init__(self, offers: tuple[Offer, ...], offer_idx: list[int], keys: list[_Key]) -> None:
         next_node = 2
 
         groups: dict[tuple[float, frozenset[str]], _Group] = {}
@@ -155,9 +181,10 @@ class _ItemSolver:
             grp = groups.get(key)
             if grp is None:
                 regions = tuple(dict.fromkeys(o.regions))
-                grp = groups[key] = _Group(o.unit_price, regions, next_node)
+                grp = groups[key] = _Group(o.unit_price, regions, next_node, members=[])
                 next_node += 1
             grp.quantity += o.quantity
+            assert grp.members is not None
             grp.members.append(oi)
         self.groups = list(groups.values())
 
@@ -167,27 +194,23 @@ class _ItemSolver:
                 region_prices.setdefault(region, set()).add(grp.price)
         prices = {region: sorted(ps) for region, ps in region_prices.items()}
 
-        # Most requests repeat a (tier, region, cap) already seen: look that up first and only
-        # compute the rank for new combinations.
+        # Keys arrive in order of first appearance, so classes are created in the order of
+        # their first request, as the routing's hand-out order requires.
         classes: dict[tuple[int, str, int], _Class] = {}
-        seen: dict[tuple[int, str, float | None], _Class] = {}
-        for ri in request_idx:
-            r = requests[ri]
-            raw = (r.tier, r.region, r.max_unit_price)
-            cls = seen.get(raw)
+        self.key_class: list[tuple[int, _Class]] = []
+        for kid, tier, region, cap, quantity in keys:
+            ladder = prices.get(region, [])
+            rank = len(ladder) if cap is None else bisect_right(ladder, cap)
+            ckey = (tier, region, rank)
+            cls = classes.get(ckey)
             if cls is None:
-                ladder = prices.get(r.region, [])
-                cap = r.max_unit_price
-                rank = len(ladder) if cap is None else bisect_right(ladder, cap)
-                ckey = (r.tier, r.region, rank)
-                cls = classes.get(ckey)
-                if cls is None:
-                    cls = classes[ckey] = _Class(len(classes), r.tier, r.region, rank)
-                seen[raw] = cls
-            cls.members.append(ri)
+                cls = classes[ckey] = _Class(len(classes), tier, region, rank)
+            cls.quantity += quantity
+            self.key_class.append((kid, cls))
         self.classes = list(classes.values())
+        self.by_tier: dict[int, list[_Class]] = {}
         for cls in self.classes:
-            cls.quantity = sum([qty[ri] for ri in cls.members])
+            self.by_tier.setdefault(cls.tier, []).append(cls)
 
         # Region chains over the ranks that some class uses.
         self.levels: dict[str, list[int]] = {}
@@ -225,19 +248,25 @@ class _ItemSolver:
                 cls.sink = graph.add_edge(cls.at, _T, 0)
         self.template = graph
 
+        self.master = graph.copy()
+        for grp in self.groups:
+            self.master.set_capacity(self.source_edge[grp.node], grp.quantity)
+        self.amount: dict[int, int] = {}  # sink edge of a served class -> whole units
+        self.best = 0
+
     # -- step 2: fair shares ------------------------------------------------------------------
 
     def _subflow(
         self, groups: list[_Group], fixed: dict[int, int], open_caps: dict[int, int], scale: int
-    ) -> tuple[dict[int, int], list[bool]]:
+    ) -> FlowGraph:
         """Max flow on the sub-network of ``groups`` and the given classes (by sink edge).
 
         Sink capacities: ``fixed`` (sink edge -> amount, times ``scale``) are saturated first,
         then ``open_caps`` (sink edge -> capacity, already scaled) are added and augmented.
         Nodes outside the part keep zero source and sink capacity; a path that leaves a part
         never comes back to it (no edge enters a rich side; a poor side is never re-entered),
-        so they are dead ends and the copy behaves as the induced sub-network. Returns the flow
-        on each open sink edge and the residual reachability of every node.
+        so they are dead ends and the copy behaves as the induced sub-network. Returns the
+        graph with its maximum flow.
         """
         graph = self.template.copy()
         cap, source = graph.cap, self.source_edge
@@ -251,7 +280,7 @@ class _ItemSolver:
         for e, x in open_caps.items():
             cap[e] = x
         graph.max_flow(_S, _T)
-        return {e: graph.flow(e) for e in open_caps}, graph.reachable(_S)
+        return graph
 
     def _fair_fills(
         self, master: FlowGraph, tier_classes: list[_Class], fixed: dict[int, int]
@@ -272,22 +301,41 @@ class _ItemSolver:
             return fills, total
 
         at_of = {e: self.template.to[e ^ 1] for e in fixed}  # sink edge -> its chain node
-        stack: list[_Part] = [(self.groups, served, fixed, total)]
+        stack: list[_Part] = [(self.groups, served, fixed, total, None)]
         while stack:
-            groups, members, fixed_here, g = stack.pop()
+            groups, members, fixed_here, g, live = stack.pop()
             q = sum(cls.quantity for cls in members)
             if g in (0, q) or len(members) == 1:
                 fills.update(dict.fromkeys([cls.id for cls in members], Fraction(g, q)))
                 continue
-            caps = {cls.sink: g * cls.quantity for cls in members}
-            flows, reach = self._subflow(groups, fixed_here, caps, q)
-            if all(flows[e] == x for e, x in caps.items()):
+            if live is None:
+                scale = q
+                caps = {cls.sink: g * cls.quantity for cls in members}
+                graph = self._subflow(groups, fixed_here, caps, q)
+            else:
+                # A rich side goes on from its parent's flow: its classes only ever get more
+                # (their fills are at least the parent's level), so raising their capacities
+                # and augmenting is a maximum flow of the rich sub-network (no residual edge
+                # leads from it to the poor side). Rescale so the new level is integral.
+                graph, scale = live
+                grow = q // math.gcd(q, scale)
+                if grow > 1:
+                    graph.cap[:] = [c * grow for c in graph.cap]
+                    scale *= grow
+                per = scale // q
+                caps = {cls.sink: g * cls.quantity * per for cls in members}
+                for e, x in caps.items():
+                    graph.set_capacity(e, x)
+                graph.max_flow(_S, _T)
+            flows = {e: graph.flow(e) for e in caps}
+            if flows == caps:
                 fills.update(dict.fromkeys([cls.id for cls in members], Fraction(g, q)))
                 continue
+            reach = graph.reachable(_S)
             poor = [cls for cls in members if not reach[cls.at]]
             rich = [cls for cls in members if reach[cls.at]]
             assert poor and rich, "a level that is not tight must split"
-            g_poor, rest = divmod(sum(flows[cls.sink] for cls in poor), q)
+            g_poor, rest = divmod(sum(flows[cls.sink] for cls in poor), scale)
             assert rest == 0, "the poor side's total is an integer rank"
             stack.append(
                 (
@@ -295,6 +343,7 @@ class _ItemSolver:
                     poor,
                     {e: a for e, a in fixed_here.items() if not reach[at_of[e]]},
                     g_poor,
+                    None,
                 )
             )
             stack.append(
@@ -303,99 +352,82 @@ class _ItemSolver:
                     rich,
                     {e: a for e, a in fixed_here.items() if reach[at_of[e]]},
                     g - g_poor,
+                    (graph, scale),
                 )
             )
         return fills, total
 
-    # -- the whole item -----------------------------------------------------------------------
+    # -- the whole item, one tier at a time ---------------------------------------------------
 
-    def solve(
-        self, qty: list[int], allocated: list[int], fair: list[Fraction]
-    ) -> list[tuple[int, int, int]]:
-        """Fill ``allocated`` and ``fair`` (fill of the fair share) for this item's requests;
-        return the routed (request, offer, units)."""
-        master = self.template.copy()
-        for grp in self.groups:
-            master.set_capacity(self.source_edge[grp.node], grp.quantity)
+    def fair(self, tier: int) -> list[tuple[_Class, Fraction]]:
+        """The fill of the fair share of every class of ``tier`` (given the earlier tiers)."""
+        tier_classes = self.by_tier.get(tier)
+        if not tier_classes:
+            return []
+        fixed = {e: a for e, a in self.amount.items() if a > 0}
+        fills, self.best = self._fair_fills(self.master, tier_classes, fixed)
+        return [(cls, fills[cls.id]) for cls in tier_classes]
 
-        amount: dict[int, int] = {}  # sink edge of a served class -> whole units
-        for tier in sorted({cls.tier for cls in self.classes}):
-            tier_classes = [cls for cls in self.classes if cls.tier == tier]
-            fixed = {e: a for e, a in amount.items() if a > 0}
-            fills, best = self._fair_fills(master, tier_classes, fixed)
-
-            lo: dict[int, int] = {}
-            hi: dict[int, int] = {}
-            remainders: dict[int, list[tuple[int, int]]] = {}  # sink -> [(remainder, request)]
-            for cls in tier_classes:
-                f = fills[cls.id]
-                num, den = f.numerator, f.denominator
-                total_floor = 0
-                parts = []
-                for ri in cls.members:
-                    fair[ri] = f
-                    whole, rem = divmod(num * qty[ri], den)
-                    allocated[ri] = whole
-                    total_floor += whole
-                    if rem:
-                        parts.append((rem, ri))
-                if cls.rank > 0:
-                    remainders[cls.sink] = parts
-                    lo[cls.sink] = total_floor
-                    hi[cls.sink] = total_floor + len(parts)
-
-            if any(lo.values()):
-                for e, x in lo.items():
-                    master.set_capacity(e, x)
-                master.max_flow(_S, _T)
-                assert all(master.flow(e) == x for e, x in lo.items()), "floors must fit"
-            if hi != lo:
-                for e, x in hi.items():
-                    master.set_capacity(e, x)
-                master.max_flow(_S, _T)
-
-            got = 0
-            for e, floor_total in lo.items():
-                a = master.flow(e)
-                amount[e] = a
-                got += a
-                # Largest remainders first; the sort is stable, so ties keep input order.
-                parts = sorted(remainders[e], key=lambda p: -p[0])
-                for _, ri in parts[: a - floor_total]:
-                    allocated[ri] += 1
-            assert got == best, "a tier must receive its maximum total"
-
-        return self._route(amount, allocated)
+    def settle(self, tier: int, floors: list[int], ceilings: list[int]) -> list[tuple[_Class, int]]:
+        """Whole units of every class of ``tier``, given the sums of its members' floors and
+        ceilings (indexed by ``gid``); the master flow then delivers them."""
+        tier_classes = [cls for cls in self.by_tier.get(tier, ()) if cls.rank > 0]
+        if not tier_classes:
+            return []
+        master = self.master
+        lo = {cls.sink: floors[cls.gid] for cls in tier_classes}
+        hi = {cls.sink: ceilings[cls.gid] for cls in tier_classes}
+        if any(lo.values()):
+            for e, x in lo.items():
+                master.set_capacity(e, x)
+            master.max_flow(_S, _T)
+            assert all(master.flow(e) == x for e, x in lo.items()), "floors must fit"
+        if hi != lo:
+            for e, x in hi.items():
+                master.set_capacity(e, x)
+            master.max_flow(_S, _T)
+        out = []
+        got = 0
+        for cls in tier_classes:
+            a = master.flow(cls.sink)
+            self.amount[cls.sink] = a
+            out.append((cls, a))
+            got += a
+        assert got == self.best, "a tier must receive its maximum total"
+        return out
 
     # -- step 4: routing ----------------------------------------------------------------------
 
-    def _route(self, amount: dict[int, int], allocated: list[int]) -> list[tuple[int, int, int]]:
-        graph = self.template.copy()
-        cap = graph.cap
-        for e, a in amount.items():
-            cap[e] = a
-        # Cheapest first: open the offer groups one price at a time and augment. Flow on a
-        # source edge never decreases (an augmenting path never re-enters the source), so at
-        # the end every price prefix supplies as much as any plan could, and
-        # cost = p_max * total - sum_k (p_(k+1) - p_k) * used(prices <= p_k) is minimal.
+    def route(self) -> list[tuple[_Class, list[tuple[_Group, int]]]]:
+        """Route the fixed amounts at least cost; return, per class, the (group, units) it
+        takes in hand-out order."""
+        amount = self.amount
         need = sum(amount.values())
         if need == self.supply:
-            # A shortage round takes every unit on offer: each group's usage is forced, every
-            # plan costs the same, and one max flow routes it.
-            batches = [self.groups]
+            # A shortage round takes every unit on offer: each group's usage is forced and
+            # every plan costs the same. The master flow delivers exactly the amounts, so it
+            # is already a cheapest routing.
+            graph = self.master
         else:
+            # Cheapest first: open the offer groups one price at a time and augment. Flow on
+            # a source edge never decreases (an augmenting path never re-enters the source),
+            # so at the end every price prefix supplies as much as any plan could, and
+            # cost = p_max * total - sum_k (p_(k+1) - p_k) * used(prices <= p_k) is minimal.
+            graph = self.template.copy()
+            cap = graph.cap
+            for e, a in amount.items():
+                cap[e] = a
             by_price: dict[float, list[_Group]] = {}
             for grp in self.groups:
                 by_price.setdefault(grp.price, []).append(grp)
-            batches = [by_price[price] for price in sorted(by_price)]
-        routed = 0
-        for batch in batches:
-            if routed == need:
-                break
-            for grp in batch:
-                cap[self.source_edge[grp.node]] = grp.quantity
-            routed += graph.max_flow(_S, _T)
-        assert routed == need, "fixed amounts must be routable"
+            routed = 0
+            for price in sorted(by_price):
+                if routed == need:
+                    break
+                for grp in by_price[price]:
+                    cap[self.source_edge[grp.node]] = grp.quantity
+                routed += graph.max_flow(_S, _T)
+            assert routed == need, "fixed amounts must be routable"
 
         # Unpack chain flows: units entering a region's chain at a level serve that level or
         # any above it, so walk each chain upwards with a pool of (group, units).
@@ -419,81 +451,254 @@ class _ItemSolver:
                     pool_group.append(grp)
                     pool_units.append(f)
                 for cls in served_at.get(node, []):
-                    need = amount[cls.sink]
+                    left = amount[cls.sink]
                     got: list[tuple[_Group, int]] = []
-                    while need > 0:
-                        take = min(pool_units[head], need)
+                    while left > 0:
+                        take = min(pool_units[head], left)
                         got.append((pool_group[head], take))
-                        need -= take
+                        left -= take
                         pool_units[head] -= take
                         if pool_units[head] == 0:
                             head += 1
                     pieces[cls.id] = got
+        return [(cls, pieces[cls.id]) for cls in self.classes if cls.id in pieces]
 
-        # Hand units out inside classes (to requests) and inside groups (from offers).
-        offers = self.problem.offers
-        left = {oi: offers[oi].quantity for grp in self.groups for oi in grp.members}
-        cursor = {grp.node: 0 for grp in self.groups}
-        lines: list[tuple[int, int, int]] = []
-        for cls in self.classes:
-            queue = pieces.get(cls.id)
-            if not queue:
-                continue
-            qi = 0
-            q_left = queue[0][1]
-            for ri in cls.members:
-                need = allocated[ri]
-                while need > 0:
-                    grp = queue[qi][0]
-                    take = min(need, q_left)
-                    need -= take
-                    q_left -= take
-                    while take > 0:
-                        oi = grp.members[cursor[grp.node]]
-                        give = min(take, left[oi])
-                        lines.append((ri, oi, give))
-                        left[oi] -= give
-                        take -= give
-                        if left[oi] == 0:
-                            cursor[grp.node] += 1
-                    if q_left == 0 and qi + 1 < len(queue):
-                        qi += 1
-                        q_left = queue[qi][1]
-        return lines
+
+def _requests_valid(
+    ids: list[str], qty: list[int], tiers: list[int], caps: list[float | None]
+) -> bool:
+    """The request rules of ``validate_problem``, checked in bulk (it builds the message)."""
+    import numpy as np
+
+    if not ids:
+        return True
+    if min(qty) <= 0 or max(qty) > MAX_UNITS or sum(qty) > MAX_UNITS or min(tiers) < 1:
+        return False
+    if not all(ids) or len(set(ids)) != len(ids):
+        return False
+    given = [c for c in caps if c is not None]
+    if not given:
+        return True
+    try:
+        arr = np.asarray(given, dtype=np.float64)
+    except (OverflowError, TypeError, ValueError):  # an integer beyond the float range
+        return all(0 <= c < math.inf for c in given)
+    return bool(((arr >= 0) & (arr < math.inf)).all())
+
+
+def _floors(
+    fill: list[Fraction], cls: NDArray[np.intp], q: NDArray[np.int64]
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """``floor(fill_c * q)`` and the remainder ``fill_c.num * q mod fill_c.den`` per request."""
+    import numpy as np
+
+    num = [f.numerator for f in fill]
+    den = [f.denominator for f in fill]
+    if max(num, default=0) * int(q.max(initial=0)) < _I64_SAFE:
+        n64 = np.asarray(num, dtype=np.int64)[cls]
+        d64 = np.asarray(den, dtype=np.int64)[cls]
+        prod = n64 * q
+        whole = prod // d64
+        return whole, prod - whole * d64
+    # Exact Python integers for the rare fill whose numerator times a quantity overflows.
+    prod_o = np.asarray(num, dtype=object)[cls] * q.astype(object)
+    den_o = np.asarray(den, dtype=object)[cls]
+    whole_o = prod_o // den_o
+    return whole_o.astype(np.int64), prod_o - whole_o * den_o
 
 
 def allocate(problem: Problem) -> Plan:
     """Compute the round's plan (see the module docstring for the semantics and the method)."""
-    validate_problem(problem)
+    import numpy as np
+
     offers, requests = problem.offers, problem.requests
+    validate_offers(offers)
+    ids = [r.id for r in requests]
     qty = [r.quantity for r in requests]
+    tiers = [r.tier for r in requests]
+    caps = [r.max_unit_price for r in requests]
+    if not _requests_valid(ids, qty, tiers, caps):
+        validate_problem(problem)  # raises, naming the record and the field
+    n = len(requests)
+
+    # Requests with the same (item, tier, region, cap) are one key; keys keep the order of
+    # their first request.
+    index: dict[tuple[str, int, str, Any], int] = {}
+    keyed = zip([r.item for r in requests], tiers, [r.region for r in requests], caps, strict=True)
+    code = np.fromiter([index.setdefault(k, len(index)) for k in keyed], dtype=np.intp, count=n)
+    q = np.asarray(qty, dtype=np.int64).reshape(n)
+    # Doubles hold every partial sum exactly: totals are at most MAX_UNITS.
+    key_qty = np.bincount(code, weights=q, minlength=len(index)).astype(np.int64).tolist()
+
     offers_by_item: dict[str, list[int]] = {}
     for oi, o in enumerate(offers):
         offers_by_item.setdefault(o.item, []).append(oi)
-    requests_by_item: dict[str, list[int]] = {}
-    for ri, r in enumerate(requests):
-        requests_by_item.setdefault(r.item, []).append(ri)
+    keys_by_item: dict[str, list[_Key]] = {}
+    for kid, (item, tier, region, cap) in enumerate(index):
+        keys_by_item.setdefault(item, []).append((kid, tier, region, cap, key_qty[kid]))
 
-    allocated = [0] * len(requests)
-    fair = [_ZERO] * len(requests)
-    raw_lines: list[tuple[int, int, int]] = []
-    for item, request_idx in requests_by_item.items():
-        solver = _ItemSolver(problem, offers_by_item.get(item, []), request_idx, qty)
-        raw_lines.extend(solver.solve(qty, allocated, fair))
+    solvers: list[_ItemSolver] = []
+    key_class = np.zeros(len(index), dtype=np.intp)
+    n_classes = 0
+    for item, keys in keys_by_item.items():
+        solver = _ItemSolver(offers, offers_by_item.get(item, []), keys)
+        for cls in solver.classes:
+            cls.gid = n_classes
+            n_classes += 1
+        for kid, cls in solver.key_class:
+            key_class[kid] = cls.gid
+        solvers.append(solver)
+    req_cls = key_class[code]
 
-    raw_lines.sort()
-    oid = [o.id for o in offers]
-    rid = [r.id for r in requests]
-    lines = tuple(PlanLine(rid[ri], oid[oi], q) for ri, oi, q in raw_lines)
-    cost = math.fsum([q * offers[oi].unit_price for _, oi, q in raw_lines])
-    fills = [a / q for a, q in zip(allocated, qty, strict=True)]
-    results = tuple(map(RequestResult, rid, qty, allocated, fills, fair))
-    by_tier: dict[int, list[int]] = {}
-    for r, a in zip(requests, allocated, strict=True):
-        acc = by_tier.get(r.tier)
-        if acc is None:
-            acc = by_tier[r.tier] = [0, 0]
-        acc[0] += r.quantity
-        acc[1] += a
-    tiers = tuple(TierResult(t, by_tier[t][0], by_tier[t][1]) for t in sorted(by_tier))
-    return Plan(lines=lines, requests=results, tiers=tiers, cost=cost)
+    tier_values = sorted(set(tiers))
+    tier_pos = {t: i for i, t in enumerate(tier_values)}
+    req_tier = np.fromiter(map(tier_pos.__getitem__, tiers), dtype=np.intp, count=n)
+
+    fill: list[Fraction] = [_ZERO] * n_classes
+    allocated = np.zeros(n, dtype=np.int64)
+    remainder: NDArray[Any] = np.zeros(n, dtype=np.int64)
+    floors = np.zeros(n_classes, dtype=np.int64)
+    counts = np.zeros(n_classes, dtype=np.int64)  # members with a remainder, per class
+    amount = np.zeros(n_classes, dtype=np.int64)
+    for t_i, tier in enumerate(tier_values):
+        for solver in solvers:
+            for cls, f in solver.fair(tier):
+                fill[cls.gid] = f
+        rows = np.flatnonzero(req_tier == t_i)
+        rows_cls = req_cls[rows]
+        whole, rest = _floors(fill, rows_cls, q[rows])
+        if rest.dtype == object and remainder.dtype != object:
+            remainder = remainder.astype(object)
+        allocated[rows] = whole
+        remainder[rows] = rest
+        floors += np.bincount(rows_cls, weights=whole, minlength=n_classes).astype(np.int64)
+        counts += np.bincount(
+            rows_cls, weights=(rest > 0).astype(np.float64), minlength=n_classes
+        ).astype(np.int64)
+        low, high = floors.tolist(), (floors + counts).tolist()
+        for solver in solvers:
+            for cls, a in solver.settle(tier, low, high):
+                amount[cls.gid] = a
+
+    # Step 3, inside classes: the a_c - L_c extra units go to the largest remainders (ties:
+    # input order); a class whose extra units equal its members with a remainder gives each
+    # of them one.
+    extra = amount - floors
+    has_rem = remainder > 0
+    every = (extra > 0) & (extra == counts)
+    allocated += (has_rem & every[req_cls]).astype(np.int64)
+    some = (extra > 0) & (extra < counts)
+    pick = np.flatnonzero(has_rem & some[req_cls])
+    if pick.size:
+        pick_cls = req_cls[pick]
+        if remainder.dtype == object:
+            order = np.asarray(
+                sorted(range(pick.size), key=lambda i: (pick_cls[i], -remainder[pick[i]], i)),
+                dtype=np.intp,
+            )
+        else:
+            order = np.lexsort((pick, -remainder[pick], pick_cls))
+        ranked = pick[order]
+        ranked_cls = pick_cls[order]
+        starts = np.flatnonzero(np.r_[True, ranked_cls[1:] != ranked_cls[:-1]])
+        run = np.diff(np.r_[starts, ranked.size])
+        rank = np.arange(ranked.size) - np.repeat(starts, run)
+        allocated[ranked[rank < extra[ranked_cls]]] += 1
+
+    line_r, line_o, line_q, cost = _hand_out(solvers, offers, req_cls, allocated)
+
+    requested_by_tier = np.bincount(req_tier, weights=q, minlength=len(tier_values))
+    allocated_by_tier = np.bincount(req_tier, weights=allocated, minlength=len(tier_values))
+    tier_results = tuple(
+        TierResult(t, int(r), int(a))
+        for t, r, a in zip(tier_values, requested_by_tier, allocated_by_tier, strict=True)
+    )
+    columns = PlanColumns(
+        ids=ids,
+        requested=qty,
+        allocated=allocated.tolist(),
+        fill=(allocated / q).tolist() if n else [],
+        fair_fill=np.asarray(fill, dtype=object)[req_cls].tolist() if n else [],
+        offer_ids=[o.id for o in offers],
+        line_request=line_r,
+        line_offer=line_o,
+        line_quantity=line_q,
+    )
+    return Plan.from_columns(columns, tier_results, cost)
+
+
+def _hand_out(
+    solvers: list[_ItemSolver],
+    offers: tuple[Offer, ...],
+    req_cls: NDArray[np.intp],
+    allocated: NDArray[np.int64],
+) -> tuple[list[int], list[int], list[int], float]:
+    """Lines (request, offer, units), sorted, and their cost.
+
+    Three streams of units are laid on one axis: requests (by class, then input order, each
+    with its allocation), pieces (per class, the (group, units) the routing gave it, in
+    order) and, inside each group, its offers in input order; a group's units are used in
+    the order its pieces come. Cutting the axis at every boundary gives the lines: units
+    inside a class go to its members in input order, units inside a group come from its
+    offers in input order.
+    """
+    import numpy as np
+
+    p_group: list[int] = []
+    p_units: list[int] = []
+    o_idx: list[int] = []
+    o_qty: list[int] = []
+    base: list[int] = []  # where each group starts on the offer axis
+    at = 0
+    for solver in solvers:
+        for grp in solver.groups:
+            grp.gid = len(base)
+            base.append(at)
+            assert grp.members is not None
+            for oi in grp.members:
+                o_idx.append(oi)
+                o_qty.append(offers[oi].quantity)
+            at += grp.quantity
+        for _cls, got in solver.route():
+            for grp, units in got:
+                p_group.append(grp.gid)
+                p_units.append(units)
+    if not p_units:
+        return [], [], [], 0.0
+    # Each piece starts where its group's earlier pieces stopped.
+    p_supply = []
+    cursor = base[:]
+    for g, units in zip(p_group, p_units, strict=True):
+        p_supply.append(cursor[g])
+        cursor[g] += units
+
+    order = np.argsort(req_cls, kind="stable")
+    demand: NDArray[np.intp] = order[allocated[order] > 0]
+    d_end = np.cumsum(allocated[demand])
+    p_len = np.asarray(p_units, dtype=np.int64)
+    p_end = np.cumsum(p_len)
+    assert d_end[-1] == p_end[-1], "pieces must cover the allocations"
+    cut = np.union1d(d_end, p_end)
+    seg_start: NDArray[np.int64] = np.concatenate((np.zeros(1, dtype=np.int64), cut[:-1]))
+    seg_len = cut - seg_start
+    member: NDArray[np.intp] = np.searchsorted(d_end, seg_start, side="right")
+    piece: NDArray[np.intp] = np.searchsorted(p_end, seg_start, side="right")
+    sup_start = np.asarray(p_supply, dtype=np.int64)[piece] + (seg_start - (p_end - p_len)[piece])
+    sup_end = sup_start + seg_len
+
+    o_end = np.cumsum(np.asarray(o_qty, dtype=np.int64))
+    first = np.searchsorted(o_end, sup_start, side="right")
+    last = np.searchsorted(o_end, sup_end - 1, side="right")
+    n_sub = last - first + 1
+    seg = np.repeat(np.arange(cut.size), n_sub)
+    opos = first[seg] + (np.arange(int(n_sub.sum())) - np.repeat(np.cumsum(n_sub) - n_sub, n_sub))
+    take = np.minimum(sup_end[seg], o_end[opos]) - np.maximum(
+        sup_start[seg], (o_end - np.asarray(o_qty, dtype=np.int64))[opos]
+    )
+    ri = demand[member[seg]]
+    oi = np.asarray(o_idx, dtype=np.intp)[opos]
+    srt = np.lexsort((oi, ri))
+    ri, oi, take = ri[srt], oi[srt], take[srt]  # by request, then offer
+    price = np.asarray([o.unit_price for o in offers], dtype=np.float64)
+    cost = math.fsum((take * price[oi]).tolist())
+    return ri.tolist(), oi.tolist(), take.tolist(), cost

@@ -13,11 +13,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from itertools import repeat
+from typing import Any, NamedTuple
 
 __all__ = [
+    "MAX_UNITS",
     "Offer",
     "Plan",
+    "PlanColumns",
     "PlanLine",
     "Problem",
     "ProblemError",
@@ -67,17 +70,19 @@ class Problem:
     requests: tuple[Request, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class PlanLine:
-    """``quantity`` units of ``offer`` go to ``request``."""
+class PlanLine(NamedTuple):
+    """``quantity`` units of ``offer`` go to ``request``.
+
+    Records of a plan are named tuples: immutable, and built at C speed from the plan's
+    columns (a district round has tens of thousands of them).
+    """
 
     request: str
     offer: str
     quantity: int
 
 
-@dataclass(frozen=True, slots=True)
-class RequestResult:
+class RequestResult(NamedTuple):
     """What a request receives.
 
     ``fair_fill`` is the exact fill ratio of the fractional fair share (max-min fair within the
@@ -108,15 +113,121 @@ class TierResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanColumns:
+    """A plan's per-record results as parallel lists, the way the engine computes them.
+
+    Requests: ``ids``, ``requested``, ``allocated``, ``fill`` and ``fair_fill``, in input
+    order. Lines: ``line_request`` and ``line_offer`` index ``ids`` and ``offer_ids``;
+    ``line_quantity`` are the units; sorted by request, then offer (input positions).
+    """
+
+    ids: list[str]
+    requested: list[int]
+    allocated: list[int]
+    fill: list[float]
+    fair_fill: list[Fraction]
+    offer_ids: list[str]
+    line_request: list[int]
+    line_offer: list[int]
+    line_quantity: list[int]
+
+
 class Plan:
     """A round's result: routed lines (by request, then offer, in input order), every request
-    in input order, tiers ascending, and ``cost`` = sum of line quantity x offer unit price."""
+    in input order, tiers ascending, and ``cost`` = sum of line quantity x offer unit price.
 
-    lines: tuple[PlanLine, ...]
-    requests: tuple[RequestResult, ...]
+    Immutable. The engine hands over :class:`PlanColumns` and ``lines`` / ``requests`` become
+    tuples of records on first access: a caller that only stores the plan (``plan_to_dict``)
+    or reads totals never builds 20,000 record objects.
+    """
+
+    __slots__ = ("_columns", "_lines", "_requests", "cost", "tiers")
+
+    _columns: PlanColumns | None
+    _lines: tuple[PlanLine, ...] | None
+    _requests: tuple[RequestResult, ...] | None
     tiers: tuple[TierResult, ...]
     cost: float
 
+    def __init__(
+        self,
+        lines: tuple[PlanLine, ...],
+        requests: tuple[RequestResult, ...],
+        tiers: tuple[TierResult, ...],
+        cost: float,
+    ) -> None:
+        object.__setattr__(self, "_lines", lines)
+        object.__setattr__(self, "_requests", requests)
+        object.__setattr__(self, "_columns", None)
+        object.__setattr__(self, "tiers", tiers)
+        object.__setattr__(self, "cost", cost)
+
+    @classmethod
+    def from_columns(cls, columns: PlanColumns, tiers: tuple[TierResult, ...], cost: float) -> Plan:
+        plan = cls.__new__(cls)
+        object.__setattr__(plan, "_lines", None)
+        object.__setattr__(plan, "_requests", None)
+        object.__setattr__(plan, "_columns", columns)
+        object.__setattr__(plan, "tiers", tiers)
+        object.__setattr__(plan, "cost", cost)
+        return plan
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Plan is immutable: cannot set '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Plan is immutable: cannot delete '{name}'")
+
+    @property
+    def lines(self) -> tuple[PlanLine, ...]:
+        if self._lines is None:
+            c = self._columns
+            assert c is not None
+            rid, oid = c.ids, c.offer_ids
+            rows = zip(
+                map(rid.__getitem__, c.line_request),
+                map(oid.__getitem__, c.line_offer),
+                c.line_quantity,
+                strict=True,
+            )
+            built = tuple(map(tuple.__new__, repeat(PlanLine), rows))
+            object.__setattr__(self, "_lines", built)
+            return built
+        return self._lines
+
+    @property
+    def requests(self) -> tuple[RequestResult, ...]:
+        if self._requests is None:
+            c = self._columns
+            assert c is not None
+            rows = zip(c.ids, c.requested, c.allocated, c.fill, c.fair_fill, strict=True)
+            built = tuple(map(tuple.__new__, repeat(RequestResult), rows))
+            object.__setattr__(self, "_requests", built)
+            return built
+        return self._requests
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Plan):
+            return NotImplemented
+        return (self.lines, self.requests, self.tiers, self.cost) == (
+            other.lines,
+            other.requests,
+            other.tiers,
+            other.cost,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Plan(lines={self.lines!r}, requests={self.requests!r}, tiers={self.tiers!r}, "
+            f"cost={self.cost!r})"
+        )
+
+
+# The largest integer every JSON reader keeps exactly (RFC 7493, I-JSON); bounding each side's
+# total by it also keeps the engine's unit counts exact in 64-bit integers and doubles.
+MAX_UNITS = 2**53 - 1
 
 _OFFER_FIELDS = ("id", "supplier", "item", "quantity", "unit_price", "regions")
 _REQUEST_FIELDS = ("id", "enterprise", "item", "quantity", "tier", "region", "max_unit_price")
@@ -222,6 +333,8 @@ def _offer_fault(i: int, offer: Offer) -> str | None:
         return f"{where}: field 'id' must not be empty"
     if offer.quantity < 0:
         return f"{where}: field 'quantity' must be >= 0, got {offer.quantity}"
+    if offer.quantity > MAX_UNITS:
+        return f"{where}: field 'quantity' must be <= {MAX_UNITS}, got {offer.quantity}"
     if not 0 <= offer.unit_price < math.inf:  # also false for NaN
         return f"{where}: field 'unit_price' must be >= 0, got {offer.unit_price}"
     return None
@@ -233,6 +346,8 @@ def _request_fault(i: int, request: Request) -> str | None:
         return f"{where}: field 'id' must not be empty"
     if request.quantity <= 0:
         return f"{where}: field 'quantity' must be > 0, got {request.quantity}"
+    if request.quantity > MAX_UNITS:
+        return f"{where}: field 'quantity' must be <= {MAX_UNITS}, got {request.quantity}"
     if request.tier < 1:
         return f"{where}: field 'tier' must be >= 1, got {request.tier}"
     cap = request.max_unit_price
@@ -257,15 +372,33 @@ def validate_problem(problem: Problem) -> None:
     """Check the value rules: quantities, prices, tiers, ids. Raise :class:`ProblemError`."""
     # One cheap pass that only flags a record; messages are built for the faulty one alone
     # (this runs on every allocation, and a district has tens of thousands of requests).
-    for i, o in enumerate(problem.offers):
-        if not (o.quantity >= 0 and 0 <= o.unit_price < math.inf and o.id):
-            raise ProblemError(_offer_fault(i, o))
-    _check_unique("offers", [o.id for o in problem.offers])
+    validate_offers(problem.offers)
     for i, r in enumerate(problem.requests):
         cap = r.max_unit_price
-        if not (r.quantity > 0 and r.tier >= 1 and r.id and (cap is None or 0 <= cap < math.inf)):
+        if not (
+            0 < r.quantity <= MAX_UNITS
+            and r.tier >= 1
+            and r.id
+            and (cap is None or 0 <= cap < math.inf)
+        ):
             raise ProblemError(_request_fault(i, r))
     _check_unique("requests", [r.id for r in problem.requests])
+    _check_total("requests", [r.quantity for r in problem.requests])
+
+
+def validate_offers(offers: tuple[Offer, ...]) -> None:
+    """The offers' part of :func:`validate_problem` (the engine checks requests its own way)."""
+    for i, o in enumerate(offers):
+        if not (0 <= o.quantity <= MAX_UNITS and 0 <= o.unit_price < math.inf and o.id):
+            raise ProblemError(_offer_fault(i, o))
+    _check_unique("offers", [o.id for o in offers])
+    _check_total("offers", [o.quantity for o in offers])
+
+
+def _check_total(kind: str, quantities: list[int]) -> None:
+    total = sum(quantities)
+    if total > MAX_UNITS:
+        raise ProblemError(f"{kind}: total quantity must be <= {MAX_UNITS}, got {total}")
 
 
 def parse_problem(obj: object) -> Problem:
@@ -282,11 +415,25 @@ def parse_problem(obj: object) -> Problem:
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
     """The plan in the file contract's JSON shape (``lines``, ``requests``, ``tiers``, ``cost``)."""
-    return {
-        "lines": [
+    c = plan._columns  # the columns spare building the record objects
+    if c is not None:
+        rid, oid = c.ids, c.offer_ids
+        lines = [
+            {"request": rid[r], "offer": oid[o], "quantity": q}
+            for r, o, q in zip(c.line_request, c.line_offer, c.line_quantity, strict=True)
+        ]
+        requests = [
+            {"id": i, "allocated": a, "fill": f}
+            for i, a, f in zip(c.ids, c.allocated, c.fill, strict=True)
+        ]
+    else:
+        lines = [
             {"request": ln.request, "offer": ln.offer, "quantity": ln.quantity} for ln in plan.lines
-        ],
-        "requests": [{"id": r.id, "allocated": r.allocated, "fill": r.fill} for r in plan.requests],
+        ]
+        requests = [{"id": r.id, "allocated": r.allocated, "fill": r.fill} for r in plan.requests]
+    return {
+        "lines": lines,
+        "requests": requests,
         "tiers": [
             {"tier": t.tier, "requested": t.requested, "allocated": t.allocated} for t in plan.tiers
         ],

@@ -21,6 +21,7 @@ from fugong.errors import Conflict, FieldError, ValidationFailed
 from fugong.supplies import queries, services
 from fugong.supplies.permissions import OFFICIALS, READERS
 from fugong.supplies.rules import (
+    CAP_MODES,
     DOCUMENT_TYPES,
     OFFER_STATUSES,
     ORDER_STATUSES,
@@ -28,7 +29,13 @@ from fugong.supplies.rules import (
     ROUND_STATUSES,
     VETTING_STATUSES,
 )
-from fugong.supplies.schemas import DirectPurchase, OfferCreate, RequestCreate, VettingDocument
+from fugong.supplies.schemas import (
+    DirectPurchase,
+    OfferCreate,
+    PreEpidemicPriceCreate,
+    RequestCreate,
+    VettingDocument,
+)
 from fugong.supplies.tabular import read_rows
 from fugong.web.deps import CurrentUser, SessionDep, form_csrf_guard
 from fugong.web.ui.render import errors_by_field, flash, redirect, render
@@ -48,6 +55,7 @@ FLASH = {
     "order": "订单已更新。",
     "vetting": "资质材料已提交，等待审核。",
     "reviewed": "审核结果已保存。",
+    "pre_price": "疫情前价格已提交，等待审核。",
     "policy": "政策已保存。",
     "price_cap": "限价已保存。",
 }
@@ -59,6 +67,7 @@ CTX: dict[str, Any] = {
     "VETTING_STATUSES": VETTING_STATUSES,
     "DOCUMENT_TYPES": DOCUMENT_TYPES,
     "DISTRICTS": DISTRICTS,
+    "CAP_MODES": CAP_MODES,
 }
 
 
@@ -137,7 +146,17 @@ def offers(request: Request, session: SessionDep, user: CurrentUser) -> Response
 @router.post("/offers", response_class=HTMLResponse)
 async def offer_create(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     form = await request.form()
-    keys = ("item", "stock", "daily_capacity", "unit_price", "lead_time_days", "districts")
+    keys = (
+        "item",
+        "stock",
+        "daily_capacity",
+        "unit_price",
+        "lead_time_days",
+        "districts",
+        "pre_epidemic_price",
+        "pre_epidemic_invoice_no",
+        "pre_epidemic_invoice_date",
+    )
     values = {k: str(form.get(k, "")).strip() for k in keys}
     districts = [str(d) for d in form.getlist("district")] or values["districts"]
     try:
@@ -186,7 +205,20 @@ def offer_template(user: CurrentUser) -> Response:
     text = "".join(
         write_csv(
             [label for _, label in services.OFFER_COLUMNS],
-            [["医用外科口罩", 10000, 3000, 0.8, 1, "黄埔区,天河区"]],
+            [
+                [
+                    "医用外科口罩",
+                    10000,
+                    3000,
+                    0.8,
+                    1,
+                    "黄埔区,天河区",
+                    0.5,
+                    "44001912030001",
+                    "2019-12-03",
+                ],
+                ["一次性手套", 50000, 10000, 0.4, 2, "黄埔区", "", "", ""],
+            ],
         )
     )
     return Response(
@@ -530,13 +562,20 @@ def suppliers(
     user: CurrentUser,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    values: dict[str, str] | None = None,
 ) -> Response:
+    rows = queries.vettings(session, actor=user)
+    prices = queries.pre_prices(session, actor=user)
     return render(
         request,
         "supplies/suppliers.html",
         user,
         status_code=status_code,
-        rows=queries.vettings(session, actor=user),
+        rows=rows,
+        prices=prices,
+        supplier_names={org.id: org.name for org, _ in rows},
+        items=queries.items(session),
+        values=values or {},
         errors=errors or {},
         flash=flash(request, FLASH),
         **CTX,
@@ -577,6 +616,41 @@ def vetting_review(
             approve=decision == "approve",
             reason=reason,
             actor=user,
+        )
+    except ValidationFailed as e:
+        session.rollback()
+        return suppliers(request, session, user, errors_by_field(e.errors), 422)
+    return redirect("/supplies/suppliers", msg="reviewed")
+
+
+@router.post("/suppliers/pre-prices", response_class=HTMLResponse)
+async def pre_price_submit(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    form = await request.form()
+    keys = ("item", "unit_price", "invoice_no", "invoice_date")
+    values = {k: str(form.get(k, "")).strip() for k in keys}
+    try:
+        data = PreEpidemicPriceCreate.model_validate({k: v for k, v in values.items() if v})
+        services.submit_pre_price(session, data=data, actor=user)
+    except ValidationError as e:
+        return suppliers(request, session, user, _pydantic(e), 422, values)
+    except ValidationFailed as e:
+        session.rollback()
+        return suppliers(request, session, user, errors_by_field(e.errors), 422, values)
+    return redirect("/supplies/suppliers", msg="pre_price")
+
+
+@router.post("/suppliers/pre-prices/{price_id}/review", response_class=HTMLResponse)
+def pre_price_review(
+    request: Request,
+    price_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    decision: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        services.review_pre_price(
+            session, price_id=price_id, approve=decision == "approve", reason=reason, actor=user
         )
     except ValidationFailed as e:
         session.rollback()
@@ -633,12 +707,23 @@ def price_cap_save(
     session: SessionDep,
     user: CurrentUser,
     item: Annotated[str, Form()] = "",
+    mode: Annotated[str, Form()] = "factor",
     factor: Annotated[str, Form()] = "",
+    margin: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        services.set_price_cap(session, item_code=item, factor=float(factor), actor=user)
+        factor_v = float(factor) if factor.strip() else None
     except ValueError:
         return policy(request, session, user, error="限价倍数应为数字", status_code=422)
+    try:
+        # The form takes the margin in percent, as a regulator states it ("加价不超过 15%").
+        margin_v = float(margin) / 100 if margin.strip() else None
+    except ValueError:
+        return policy(request, session, user, error="加价率应为数字（百分比）", status_code=422)
+    try:
+        services.set_price_cap(
+            session, item_code=item, mode=mode, factor=factor_v, margin=margin_v, actor=user
+        )
     except ValidationFailed as e:
         session.rollback()
         return policy(request, session, user, error=e.errors[0].message, status_code=422)
