@@ -79,8 +79,10 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
+@lru_cache(maxsize=65536)
 def _hash64(s: str) -> int:
     # Python's hash() is salted per process; group ids and LSH buckets must be reproducible.
+    # Cached: Chinese bigrams repeat across posts, so most shingles were hashed before.
     return int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(), "little")
 
 

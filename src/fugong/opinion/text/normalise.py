@@ -133,6 +133,9 @@ def analysis_text(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+# A post's compact key is needed by ingest (fingerprint), dedup and the classifier's features;
+# a bounded cache makes the repeats free, as for segmentation.
+@lru_cache(maxsize=32768)
 def compact_key(text: str) -> str:
     """Analysis text reduced to letters and digits (CJK included), lower-cased.
 

@@ -134,7 +134,14 @@ def tokens(text: str) -> list[str]:
 
     Latin tokens are lower-cased. Order is preserved (TextRank uses adjacency).
     """
-    return content_tokens(cut(text))
+    return list(_tokens_cached(text))
+
+
+@lru_cache(maxsize=32768)
+def _tokens_cached(text: str) -> tuple[str, ...]:
+    # Ingest (search index), keywords and the classifier's features all want a post's content
+    # tokens; like the cut itself, they are computed once per distinct text.
+    return tuple(content_tokens(_cut_cached(text)))
 
 
 def content_tokens(cut_tokens: Iterable[str]) -> list[str]:

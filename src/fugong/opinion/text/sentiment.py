@@ -43,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fugong.opinion.text.normalise import compact_key
-from fugong.opinion.text.segment import content_tokens, cut
+from fugong.opinion.text.segment import cut, tokens
 
 __all__ = [
     "LABELS",
@@ -85,7 +85,6 @@ DEGREES: dict[str, float] = {
 _CLAUSE_BREAK = re.compile(r"^[,.;:!?，。；：！？、…\n]+$")
 _MAX_PHRASE_TOKENS = 4
 _LEXICON_FEATURE_COPIES = 2
-_PREDICT_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -195,7 +194,7 @@ def lexicon_sentiment(text: str) -> SentimentScore:
 def features(text: str) -> list[str]:
     """Feature strings of a post: tokens, negation-scoped ``NOT_`` tokens, ``c:`` char bigrams."""
     all_toks = cut(text)
-    toks = content_tokens(all_toks)
+    toks = tokens(text)
     feats = list(toks)
     negated = False
     for t in all_toks:
@@ -265,28 +264,43 @@ class Model:
     def name(self) -> str:
         return self.version
 
-    def _matrix(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
-        x = np.zeros((len(texts), len(self.vocabulary)), dtype=np.float64)
+    def _triplets(
+        self, texts: Sequence[str]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        # (row, column, value) of the non-zero features, transformed as in training: raw
+        # counts for nb; log1p(count) x idf, each row scaled to unit length, for logreg.
+        rows: list[int] = []
+        cols: list[int] = []
+        counts: list[float] = []
+        vocab = self.vocabulary
         for r, text in enumerate(texts):
             for f, c in Counter(features(text)).items():
-                col = self.vocabulary.get(f)
+                col = vocab.get(f)
                 if col is not None:
-                    x[r, col] = c
+                    rows.append(r)
+                    cols.append(col)
+                    counts.append(c)
+        row_a = np.asarray(rows, dtype=np.int64)
+        col_a = np.asarray(cols, dtype=np.int64)
+        val_a = np.asarray(counts, dtype=np.float64)
         if self.algorithm == "logreg":
             assert self.idf is not None
-            x = np.log1p(x) * self.idf
-            norms = np.linalg.norm(x, axis=1, keepdims=True)
-            x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-        return x
+            val_a = np.log1p(val_a) * self.idf[col_a]
+            norms = np.sqrt(np.bincount(row_a, weights=val_a * val_a, minlength=len(texts)))
+            val_a = np.divide(val_a, norms[row_a], out=np.zeros_like(val_a), where=norms[row_a] > 0)
+        return row_a, col_a, val_a
 
     def predict_proba(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
         """Class probabilities, rows in input order, columns in ``classes`` order."""
-        out = np.zeros((len(texts), len(self.classes)))
-        # Feature rows are dense; batches keep memory at batch × vocabulary, not n × vocabulary.
-        for start in range(0, len(texts), _PREDICT_BATCH):
-            x = self._matrix(texts[start : start + _PREDICT_BATCH])
-            out[start : start + _PREDICT_BATCH] = _softmax(x @ self.coef.T + self.intercept)
-        return out
+        # Posts have a few dozen features against a vocabulary of thousands: summing the
+        # weights of the features present is the same product as the dense x @ coef.T,
+        # without building (posts x vocabulary) matrices.
+        rows, cols, vals = self._triplets(texts)
+        n = len(texts)
+        logits = np.empty((n, len(self.classes)))
+        for k in range(len(self.classes)):
+            logits[:, k] = np.bincount(rows, weights=vals * self.coef[k, cols], minlength=n)
+        return _softmax(logits + self.intercept)
 
     def predict(self, texts: Sequence[str]) -> list[SentimentScore]:
         proba = self.predict_proba(texts)
