@@ -2,12 +2,13 @@
 
 Builds a district of N enterprises (default 20,000) in a fresh database, serves it with uvicorn
 in a child process (W workers, default 2: one per core, as `fugong serve --workers` runs it in
-production), logs in as an official, and has C client threads (default 8) request the
-list page and the API with rotating filters. Prints p50/p95 per backend, the framework floor
-(/healthz) on the same server, and the ratio SQLite : PostgreSQL (the named alternative: the
-production database on the same machine, when it is reachable).
+production), logs in C client processes (default 8) as an official and, once all are logged
+in, has them request the list page and the API with rotating filters. Prints p50/p95 per
+backend, the server's CPU time per request (steadier than latency on a shared machine), the
+framework floor (/healthz) on the same server, and the ratio SQLite : PostgreSQL (the named
+alternative: the production database on the same machine, when it is reachable).
 
-    python bench/web.py [--enterprises 20000] [--clients 8] [--requests 400]
+    python bench/web.py [--enterprises 20000] [--clients 8] [--requests 400] [--by-filter]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import text
@@ -95,28 +97,74 @@ class Client:
         assert status == 303, status
 
 
-def _client_run(job: tuple[int, int, int, list[str]]) -> list[float]:
+_start: Any = None  # the clients' start barrier, handed to each by the pool initializer
+
+
+def _client_init(barrier: Any) -> None:
+    global _start
+    _start = barrier
+
+
+def _client_run(job: tuple[int, int, int, list[str]]) -> list[tuple[int, float]]:
     port, k, per, paths = job
     c = Client(port)
     c.login("official")
+    # Timing starts once every client has logged in: a login is an argon2 hash that holds both
+    # cores for ~0.1 s, and eight of them overlapping the first requests measured the logins,
+    # not the list (on the same code they added 20-40 ms to the list page's p95).
+    _start.wait(60)
     out = []
     for i in range(per):
-        path = paths[(k + i) % len(paths)]
+        j = (k + i) % len(paths)
         t = time.perf_counter()
-        status, _ = c.request("GET", path)
-        out.append(time.perf_counter() - t)
-        assert status == 200, (status, path)
+        status, _ = c.request("GET", paths[j])
+        out.append((j, time.perf_counter() - t))
+        assert status == 200, (status, paths[j])
     return out
 
 
-def measure(port: int, clients: int, total: int, paths: list[str]) -> list[float]:
+def measure(
+    port: int, clients: int, total: int, paths: list[str], server: int
+) -> tuple[list[tuple[int, float]], float]:
     """``clients`` concurrent clients, each its own process: threads in one Python process
     would wait for the GIL after every response and add their queueing to the latency (with 8
-    threads a 2 ms endpoint measured 45 ms)."""
+    threads a 2 ms endpoint measured 45 ms). Returns (index into ``paths``, seconds) pairs and
+    the CPU seconds the ``server`` process tree spent meanwhile."""
     per = max(1, total // clients)
-    with multiprocessing.get_context("fork").Pool(clients) as pool:
-        results = pool.map(_client_run, [(port, k, per, paths) for k in range(clients)])
-    return [t for r in results for t in r]
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(clients + 1)
+    with ctx.Pool(clients, initializer=_client_init, initargs=(barrier,)) as pool:
+        jobs = [(port, k, per, paths) for k in range(clients)]
+        pending = pool.map_async(_client_run, jobs, chunksize=1)
+        barrier.wait(60)
+        cpu = server_cpu_s(server)
+        results = pending.get()
+        cpu = server_cpu_s(server) - cpu
+    return [t for r in results for t in r], cpu
+
+
+def times(samples: list[tuple[int, float]], index: int | None = None) -> list[float]:
+    """The latencies of every sample, or of those for one path."""
+    return [t for j, t in samples if index is None or j == index]
+
+
+def server_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) used so far by the server process and its workers, from
+    /proc: on a shared machine the work per request varies far less than the latency."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # fields[1] is the parent pid, [11] and [12] user and system ticks (proc(5)).
+        if int(entry) == root or int(fields[1]) == root:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -151,28 +199,44 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, floa
                 time.sleep(0.1)
         pages = [f"/enterprises?{urlencode(f)}" for f in FILTERS]
         api = [f"/api/v1/enterprises?{urlencode(f)}" for f in FILTERS]
-        measure(port, 2, 40, pages)  # warm caches and the connection pool
-        ui = measure(port, args.clients, args.requests, pages)
-        js = measure(port, args.clients, args.requests, api)
-        floor = measure(port, args.clients, args.requests, ["/healthz"])
+        measure(port, 2, 40, pages, proc.pid)  # warm caches and the connection pool
+        ui_samples, ui_cpu = measure(port, args.clients, args.requests, pages, proc.pid)
+        js, api_cpu = measure(port, args.clients, args.requests, api, proc.pid)
+        floor, floor_cpu = measure(port, args.clients, args.requests, ["/healthz"], proc.pid)
     finally:
         proc.terminate()
         proc.wait(10)
+    ui = times(ui_samples)
+    n = len(ui)
     res = {
+        "ui_cpu": ui_cpu / n * 1000,
+        "api_cpu": api_cpu / n * 1000,
+        "floor_cpu": floor_cpu / n * 1000,
         "ui_p50": pct(ui, 50),
         "ui_p95": pct(ui, 95),
-        "api_p50": pct(js, 50),
-        "api_p95": pct(js, 95),
-        "floor_p50": pct(floor, 50),
-        "floor_p95": pct(floor, 95),
+        "api_p50": pct(times(js), 50),
+        "api_p95": pct(times(js), 95),
+        "floor_p50": pct(times(floor), 50),
+        "floor_p95": pct(times(floor), 95),
     }
     print(
         f"[{name}] {args.enterprises} enterprises, {args.workers} server workers, "
         f"{args.clients} concurrent clients, {len(ui)} requests per kind"
     )
-    print(f"  list page  (HTML): p50 {res['ui_p50']:6.1f} ms   p95 {res['ui_p95']:6.1f} ms")
-    print(f"  list API   (JSON): p50 {res['api_p50']:6.1f} ms   p95 {res['api_p95']:6.1f} ms")
-    print(f"  /healthz (floor):  p50 {res['floor_p50']:6.1f} ms   p95 {res['floor_p95']:6.1f} ms")
+    for key, name in (
+        ("ui", "list page  (HTML)"),
+        ("api", "list API   (JSON)"),
+        ("floor", "/healthz (floor) "),
+    ):
+        print(
+            f"  {name}: p50 {res[key + '_p50']:6.1f} ms   p95 {res[key + '_p95']:6.1f} ms"
+            f"   server CPU {res[key + '_cpu']:5.2f} ms/request"
+        )
+    if args.by_filter:
+        for j, f in enumerate(FILTERS):
+            xs = times(ui_samples, j)
+            name = " ".join(f"{k}={v}" for k, v in f.items()) or "(no filter)"
+            print(f"    {name:<40} p50 {pct(xs, 50):6.1f} ms   p95 {pct(xs, 95):6.1f} ms")
     return res
 
 
@@ -188,6 +252,7 @@ def main() -> None:
         help="uvicorn worker processes (fugong serve --workers); one per core",
     )
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--by-filter", action="store_true", help="also print the list page per filter")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = run_backend("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}", args)

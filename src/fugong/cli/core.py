@@ -161,9 +161,16 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str | None, typer.Option()] = None,
         port: Annotated[int | None, typer.Option()] = None,
         workers: int = 1,
+        access_log: Annotated[
+            bool, typer.Option("--access-log/--no-access-log", help="log every request")
+        ] = False,
     ) -> None:
         """Run the web server."""
         import uvicorn
+
+        # Off by default: a log line per request is work on the request path, and the audit
+        # log already records every write and every read of personal data.
+        log_level = "info" if access_log else "warning"
 
         settings = get_settings()
         if host:
@@ -185,13 +192,21 @@ def register(app: typer.Typer) -> None:
             # Accepted sockets inherit TCP_NODELAY from the listening one on Linux.
             sock = _listening_socket(settings.host, settings.port)
             uvicorn.run(
-                "fugong.web.asgi:app", fd=sock.fileno(), workers=workers, log_level="warning"
+                "fugong.web.asgi:app",
+                fd=sock.fileno(),
+                workers=workers,
+                access_log=access_log,
+                log_level=log_level,
             )
         else:
             from fugong.web.app import create_app
 
             uvicorn.run(
-                create_app(settings), host=settings.host, port=settings.port, log_level="warning"
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                access_log=access_log,
+                log_level=log_level,
             )
 
     @app.command()

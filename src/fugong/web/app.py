@@ -91,6 +91,9 @@ def create_app(
     app.state.due_rules = parse_due_rules(settings.desk_due_hours)
     notify.configure(settings.outbound)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    # Outside demo mode templates do not change under a running server: skip the stat() of
+    # every template file on every page.
+    templates.env.auto_reload = settings.demo
     templates.env.globals.update(
         RESUMPTION_STATUSES=RESUMPTION_STATUSES,
         INDUSTRIES=INDUSTRIES,

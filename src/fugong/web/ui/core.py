@@ -197,7 +197,7 @@ def enterprise_list(
     request: Request, session: SessionDep, user: CurrentUser, page: int = 1
 ) -> Response:
     flt, params = _filter_from(request)
-    p = queries.list_enterprises(session, actor=user, flt=flt, page=page, per_page=50)
+    p = queries.list_enterprise_rows(session, actor=user, flt=flt, page=page, per_page=50)
     return render(
         request,
         "core/enterprise_list.html",
