@@ -120,6 +120,9 @@ def test_cookie_api_write_needs_csrf_header(client: TestClient, make) -> None:
     login(client, user.username)
     r = client.post("/api/v1/tokens", params={"name": "x"})
     assert r.status_code == 403 and "CSRF" in r.json()["detail"]
+    client.cookies.clear()  # no session at all: nothing to forge, so plainly unauthenticated
+    r = client.post("/api/v1/tokens", params={"name": "x"})
+    assert r.status_code == 401
 
 
 def test_open_redirect_after_login_is_refused(client: TestClient, make) -> None:

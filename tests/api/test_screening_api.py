@@ -58,6 +58,10 @@ def test_bad_token_is_401_with_a_clear_message(client: TestClient, gate: dict[st
     r = push(client, "fgt_user-token-shape", reading())
     assert r.status_code == 401
     assert "fgd_" in r.json()["detail"]
+    # No Authorization header at all: the device hears it needs a token, not a CSRF complaint.
+    r = client.post("/api/v1/screening/readings", json=reading())
+    assert r.status_code == 401, r.text
+    assert "fgd_" in r.json()["detail"] or "令牌" in r.json()["detail"]
 
 
 def test_a_deactivated_device_is_refused(

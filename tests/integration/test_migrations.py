@@ -10,17 +10,10 @@ import fugong.models  # noqa: F401 - registers every table
 from fugong.db import Base, migrate
 
 
-def _not_full_text(name: str | None, type_: str, _parents: object) -> bool:
-    """Full-text search objects are made by migrations in raw SQL and have no model: SQLite
-    FTS5 tables with their shadow tables (``x_fts``, ``x_fts_data``…) and PostgreSQL GIN
-    indexes over ``to_tsvector`` (``ix_…_fts``). Their names end in ``_fts`` by convention."""
-    return not (name and (name.endswith("_fts") or "_fts_" in name))
-
-
 def test_head_matches_models(engine: Engine) -> None:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(
-            conn, opts={"compare_type": True, "include_name": _not_full_text}
+            conn, opts={"compare_type": True, "include_name": migrate.include_name}
         )
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == [], f"models and migrations differ: {diff}"

@@ -22,6 +22,15 @@ def alembic_config(url: str | None = None, engine: Engine | None = None) -> Conf
     return cfg
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """What autogenerate and the models-vs-migrations test compare. Full-text search objects
+    are made by migrations in raw SQL and have no model: SQLite FTS5 tables with their shadow
+    tables (``x_fts``, ``x_fts_data``…) and PostgreSQL indexes over ``to_tsvector`` or
+    trigrams (``ix_…_fts``). Their names end in ``_fts`` by convention; without this,
+    autogenerate would propose dropping them."""
+    return not (name and (name.endswith("_fts") or "_fts_" in name))
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine=engine), revision)
     analyze(engine)

@@ -132,8 +132,12 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 def api_write_guard(request: Request) -> None:
     """Cookie-authenticated API writes need the CSRF header; bearer tokens do not (a browser
-    never attaches them by itself)."""
+    never attaches them by itself). A request with no signed-in session has nothing a forged
+    request could ride on, so it passes here and the endpoint answers 401 for the missing
+    credentials (a camera that forgot its token should hear that, not "CSRF")."""
     if request.method in ("GET", "HEAD", "OPTIONS") or _bearer(request):
+        return
+    if session_data(request).user_id is None:
         return
     expected = session_data(request).csrf
     got = request.headers.get("x-csrf-token", "")

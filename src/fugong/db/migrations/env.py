@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy import Engine
 
 import fugong.models  # noqa: F401 - registers every table on Base.metadata
-from fugong.db import Base, make_engine
+from fugong.db import Base, make_engine, migrate
 
 config = context.config
 target_metadata = Base.metadata
@@ -26,6 +26,7 @@ def run() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters by copy
             compare_type=True,
+            include_name=migrate.include_name,
         )
         with context.begin_transaction():
             context.run_migrations()
