@@ -18,11 +18,7 @@ from fugong.core.schemas import UserCreate
 from fugong.core.tabular import read_table
 from fugong.db import make_engine, make_session_factory, migrate, unit_of_work
 from fugong.errors import FugongError, ValidationFailed
-from fugong.opinion.demo import load_opinion_demo
-from fugong.policies.demo import load_policies_demo
-from fugong.screening.demo import load_screening_demo
 from fugong.settings import Settings, get_settings
-from fugong.supplies.demo import load_supplies_demo
 
 db_app = typer.Typer(help="数据库迁移 / database migrations", no_args_is_help=True)
 users_app = typer.Typer(help="用户 / users", no_args_is_help=True)
@@ -216,6 +212,13 @@ def register(app: typer.Typer) -> None:
         serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = False,
     ) -> None:
         """Migrate the database and load a synthetic Huangpu district (first run only)."""
+        # The domains' demos pull in numpy, jieba and the like: imported here, not on every
+        # start of the command (``fugong --help`` included).
+        from fugong.opinion.demo import load_opinion_demo
+        from fugong.policies.demo import load_policies_demo
+        from fugong.screening.demo import load_screening_demo
+        from fugong.supplies.demo import load_supplies_demo
+
         settings = get_settings()
         if not settings.demo:
             raise fail("演示数据只在演示模式下载入：请设置 FUGONG_DEMO=1")
