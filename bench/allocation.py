@@ -4,7 +4,8 @@ Builds a seeded round (10 items, 500 offers, Guangzhou's 11 districts, 3 tiers, 
 demand, so that even tier 1 is short) and prints, in one run:
 
 * **ours**: ``allocate(problem)``, the whole plan: input checks, all three tiers' exact fair
-  shares (Fujishige decomposition, one max flow per step on the compressed network), whole
+  shares (Fujishige decomposition on the compressed networks, each round one exact compiled
+  max flow on the union of all items' open parts), whole
   units, the cheapest routing, every request's allocation and fair fill, every routed line,
   tier totals and the cost. The plan holds its per-record results as columns and builds the
   ``RequestResult`` / ``PlanLine`` objects on first access, so the script also prints the time

@@ -1,0 +1,162 @@
+"""The compiled union flow (step 2 of the engine) against the exact Python-integer flow.
+
+``UnionNetwork.max_flow`` hands 32-bit capacities to scipy and reaches exact results on
+capacities up to 2^62 by capacity scaling; these tests compare it with ``FlowGraph`` (plain
+Python integers) on random unions, and the engine's union path with its all-Python path.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from fugong.supplies.allocation import Offer, Problem, Request, allocate, engine
+from fugong.supplies.allocation._flow import FlowGraph
+from fugong.supplies.allocation._union import INF, ItemNet, UnionNetwork
+
+
+def random_item(rng: random.Random) -> ItemNet:
+    n_groups, n_chain = rng.randint(1, 8), rng.randint(1, 8)
+    groups = [(2 + i, 0) for i in range(n_groups)]
+    chain = list(range(2 + n_groups, 2 + n_groups + n_chain))
+    internal = {(g, rng.choice(chain)) for g, _ in groups}
+    internal |= {(rng.choice(chain), rng.choice(chain)) for _ in range(rng.randint(0, 6))}
+    # One edge per pair of nodes, in either direction (the union's contract).
+    internal = {(u, v) for u, v in internal if u != v and ((v, u) not in internal or u < v)}
+    return ItemNet(2 + n_groups + n_chain, groups, sorted(internal), chain)
+
+
+def reference(
+    nets: list[ItemNet],
+    union: UnionNetwork,
+    source_cap: np.ndarray,
+    sink_cap: np.ndarray,
+    part: np.ndarray,
+) -> tuple[list[int], list[bool]]:
+    """Per-item flow value and the residual reach, by the Python-integer Dinic."""
+    graph = FlowGraph(union.n)
+    sink_edges: list[list[int]] = []
+    for net, off in zip(nets, union.offset, strict=True):
+        for node, _ in net.groups:
+            graph.add_edge(0, off + node, int(source_cap[off + node]))
+        for u, v in net.internal:
+            same = part[off + u] == part[off + v] and part[off + u] >= 0
+            graph.add_edge(off + u, off + v, INF if same else 0)
+        sink_edges.append([graph.add_edge(off + c, 1, int(sink_cap[off + c])) for c in net.chain])
+    graph.max_flow(0, 1)
+    return [sum(graph.flow(e) for e in edges) for edges in sink_edges], graph.reachable(0)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_union_flow_is_exact_on_large_capacities(seed: int) -> None:
+    rng = random.Random(seed)
+    nets = [random_item(rng) for _ in range(rng.randint(1, 5))]
+    union = UnionNetwork(nets)
+    # Up to 40 source edges, each below 2^55: the total stays below LIMIT (2^61).
+    top = rng.choice((10, 2**31 + 5, 2**45, 2**55))
+    source_cap = np.array([rng.randint(0, top) for _ in range(union.n)], dtype=np.int64)
+    sink_cap = np.array([rng.randint(0, top) for _ in range(union.n)], dtype=np.int64)
+    part = np.full(union.n, -1, dtype=np.int64)
+    for i, (net, off) in enumerate(zip(nets, union.offset, strict=True)):
+        for x in range(2, net.n_nodes):
+            # Some nodes out of every part (their internal edges are absent), the rest split
+            # into two parts per item.
+            part[off + x] = rng.choice((-1, 2 * i, 2 * i + 1))
+
+    into_sink, reach = union.max_flow(source_cap, sink_cap, part)
+
+    values, seen = reference(nets, union, source_cap, sink_cap, part)
+    for net, off, value in zip(nets, union.offset, values, strict=True):
+        got = sum(int(into_sink[off + c]) for c in net.chain)
+        assert got == value
+        assert all(0 <= int(into_sink[off + c]) <= int(sink_cap[off + c]) for c in net.chain)
+    assert reach.tolist() == seen
+
+
+def district_problem(seed: int, n_requests: int, scale: int) -> Problem:
+    """A small district round; ``scale`` multiplies quantities (large ones stress scaling)."""
+    rng = random.Random(seed)
+    regions = ("A", "B", "C", "D", "E")
+    items = ("mask", "gown", "gel")
+    offers = tuple(
+        Offer(
+            f"O{i}",
+            f"S{i % 5}",
+            rng.choice(items),
+            rng.randint(0, 40) * scale,
+            rng.choice((1.0, 1.5, 2.0, 2.5)),
+            tuple(rng.sample(regions, rng.randint(1, 3))),
+        )
+        for i in range(rng.randint(1, 25))
+    )
+    requests = tuple(
+        Request(
+            f"R{i}",
+            f"E{i}",
+            rng.choice(items),
+            rng.randint(1, 30) * scale + rng.randint(0, scale - 1),
+            rng.choice((1, 1, 2, 3)),
+            rng.choice(regions),
+            rng.choice((None, 1.5, 2.0)),
+        )
+        for i in range(n_requests)
+    )
+    return Problem(offers, requests)
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("scale", [1, 997, 10**9])
+def test_union_path_gives_the_python_path_plan(
+    seed: int, scale: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem = district_problem(seed, 60, scale)
+    fast = allocate(problem)
+    monkeypatch.setattr(engine, "LIMIT", 0)  # no item fits: every item takes the Python flows
+    slow = allocate(problem)
+    assert fast == slow
+    assert [r.fair_fill for r in fast.requests] == [r.fair_fill for r in slow.requests]
+
+
+def test_items_beyond_the_union_limit_use_python_integers() -> None:
+    # Totals near MAX_UNITS: scaled capacities exceed 2^62, so the item stays on the exact
+    # Python flows, and the shares are still exact.
+    big = 2**52
+    offers = (Offer("O1", "S", "mask", big, 1.0, ("A",)), Offer("O2", "S", "gel", 9, 1.0, ("A",)))
+    requests = (
+        Request("R1", "E1", "mask", big, 1, "A"),
+        Request("R2", "E2", "mask", big // 2 - 1, 1, "A"),
+        Request("R3", "E3", "gel", 4, 1, "A"),
+        Request("R4", "E4", "gel", 10, 1, "A"),
+    )
+    plan = allocate(Problem(offers, requests))
+    fills = {r.id: r.fair_fill for r in plan.requests}
+    assert fills["R1"] == fills["R2"]
+    assert sum(r.allocated for r in plan.requests if r.id in ("R1", "R2")) == big
+    assert fills["R3"] == fills["R4"] and fills["R3"] * 14 == 9
+
+
+def test_allocate_restores_the_garbage_collector() -> None:
+    import gc
+
+    problem = district_problem(1, 20, 1)
+    assert gc.isenabled()
+    allocate(problem)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        allocate(problem)
+        assert not gc.isenabled()  # a collector someone else turned off stays off
+    finally:
+        gc.enable()
+    bad = Problem(problem.offers, (Request("R", "E", "mask", 0, 1, "A"),))
+    with pytest.raises(ValueError, match="quantity"):
+        allocate(bad)
+    assert gc.isenabled()
+
+
+def test_union_refuses_two_edges_between_one_pair_of_nodes() -> None:
+    # Antiparallel edges would share matrix entries with each other's reverse.
+    with pytest.raises(AssertionError, match="same pair"):
+        UnionNetwork([ItemNet(4, [(2, 0)], [(2, 3), (3, 2)], [3])])
