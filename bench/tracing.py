@@ -8,7 +8,9 @@ Prints records/s for generation and build; median and p95 over ``--cases`` cases
 second order and itinerary on DuckDB over the built stays; the same companion question written as
 the natural first SQL (per-record presence intervals from the raw records, self-joined on grid and
 time overlap) in the same DuckDB on the same machine, and the ratio. Goals: companions < 1 s median
-and >= 20x faster than the plain SQL, build >= 1 M records/s on 2 cores.
+and >= 20x faster than the plain SQL, build >= 1 M records/s on 2 cores, second order in seconds.
+The load average is printed at the start and the end: on a shared machine wall-clock figures are
+only comparable between runs under similar load.
 """
 
 # S608: SQL here is assembled from integers computed in Python and from file paths we quote;
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -89,6 +92,8 @@ def main() -> None:
     args = ap.parse_args()
 
     out: dict[str, Any] = {"target_records": args.records, "days": args.days}
+    out["load_average_start"] = os.getloadavg()
+    print(f"load average at start: {out['load_average_start'][0]:.1f}", flush=True)
     data = args.dir
     start = date(2022, 11, 1)
     subscribers = max(100, args.records // (args.days * RECORDS_PER_SUB_DAY))
@@ -189,6 +194,8 @@ def main() -> None:
             "itinerary": bench("itinerary (spark)", lambda u: se.itinerary(data, u, at), sc),
         }
         spark.stop()
+    out["load_average_end"] = os.getloadavg()
+    print(f"load average at end (1/5/15 min): {out['load_average_end']}", flush=True)
     print(json.dumps(out, indent=1, default=str), file=sys.stderr)
 
 

@@ -3,7 +3,7 @@
 Layout written under ``DATA_DIR/stays/`` (details in :mod:`fugong.tracing.compact`)::
 
     manifest.json                       profile, bucket size, and per day: input fingerprint, counts
-    grid/date=YYYY-MM-DD/part-0.arrow   (uid, gkey, b, s, e) sorted by (gkey, b, s), memory-mapped
+    grid/date=YYYY-MM-DD/part-0.arrow   (uid, gkey, b, s, e, rs, re) sorted by (gkey, b, s), mmapped
     grid/date=YYYY-MM-DD/index.npy      first row of every (gkey, b) key in part-0.arrow
     uid/date=YYYY-MM-DD/part-0.parquet  the same pieces sorted by (uid, s)
     city/date=YYYY-MM-DD/part-0.parquet (uid, city, s, e) sorted by (uid, s)
@@ -53,7 +53,7 @@ from fugong.tracing.common import (
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: grid pieces carry their run bounds (rs, re)
 DEFAULT_BUCKET_S = 3600
 STAYS = "stays"
 MANIFEST = "manifest.json"

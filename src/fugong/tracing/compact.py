@@ -7,10 +7,14 @@ operations because the build has to keep up with billions of events a day: one s
 
 Outputs, per day directory (see :mod:`fugong.tracing.build` for the layout):
 
-* ``grid/part-0.arrow``: the pieces sorted by ``(gkey, b, s)`` in one uncompressed Arrow IPC
-  batch, with ``grid/index.npy`` giving the first row of every ``gkey * 2**20 + b`` key, so that a
-  query memory-maps the file and slices out exactly the (grid, hour) pairs it needs — Parquet
-  row groups are far too coarse for that (a case crosses hundreds of grids);
+* ``grid/part-0.arrow``: the pieces ``(uid, gkey, b, s, e, rs, re, cin, cout)`` — ``[rs, re)``
+  is the run of the uid in the grid that the piece was cut from, within the day's partition;
+  ``cin`` / ``cout`` (0/1) mark the uid's first run of the day and its last run when it spills
+  past midnight, the only runs that can touch a run of the neighbouring partition — sorted by
+  ``(gkey, b, s)`` in one uncompressed Arrow IPC batch, with ``grid/index.npy`` giving the first
+  row of every ``gkey * 2**20 + b`` key, so that a query memory-maps the file and takes the
+  (grid, hour) pairs it needs (:class:`GridFiles`) — Parquet row groups are far too coarse for
+  that (a case crosses hundreds of grids);
 * ``uid/part-0.parquet`` the same pieces sorted by ``(uid, s)``;
 * ``city/part-0.parquet`` city runs sorted by ``(uid, s)``.
 """
@@ -27,6 +31,8 @@ import numpy as np
 from fugong.tracing.common import Cell, Profile, TracingDataError, gkey, grid_of
 
 GRID_FILE = "part-0.arrow"
+GRID_COLUMNS = ("gkey", "b", "s", "e", "rs", "re", "cin", "cout")
+_INT8_COLUMNS = ("cin", "cout")
 KB_SHIFT = 1 << 20  # b (hours since 1970) < 2**20 until the year 2089
 
 _TS_BITS, _CELL_BITS, _UID_BITS = 18, 21, 24
@@ -197,6 +203,15 @@ def compact_day(
     p_b = r_s[rows] // bucket_s + offs
     p_s = np.maximum(r_s[rows], p_b * bucket_s)
     p_e = np.minimum(r_e[rows], (p_b + 1) * bucket_s)
+    # Every piece carries the bounds of its run, so that a join of pieces can emit each maximal
+    # intersection of two runs once (second order) instead of merging touching pieces back.
+    p_rs, p_re = r_s[rows], r_e[rows]
+    # Only a uid's first run of the day can continue a run of the day before, and only its last
+    # run, when it spills past midnight, can continue into the next day: everywhere else runs of
+    # one uid in one grid never touch, which lets second order skip merging all but these.
+    new_uid = np.r_[True, r_code[1:] != r_code[:-1]] if len(r_code) else np.zeros(0, bool)
+    r_cin = new_uid.astype(np.int8)
+    r_cout = (np.r_[new_uid[1:], True][: len(r_code)] & (r_e >= b)).astype(np.int8)
 
     def table(code: np.ndarray, cols: dict[str, Any]) -> Any:
         uid = pa.DictionaryArray.from_arrays(pa.array(code.astype(np.int32)), uids)
@@ -211,6 +226,10 @@ def compact_day(
             "b": pa.array(p_b),
             "s": pa.array(p_s),
             "e": pa.array(p_e),
+            "rs": pa.array(p_rs),
+            "re": pa.array(p_re),
+            "cin": pa.array(r_cin[rows]),
+            "cout": pa.array(r_cout[rows]),
         },
     )
     kb = p_key * KB_SHIFT + p_b
@@ -234,19 +253,19 @@ def compact_day(
         with pa.ipc.new_file(out / "grid" / GRID_FILE, by_grid.schema) as w:
             w.write_table(by_grid, max_chunksize=max(1, by_grid.num_rows))
 
+    def write_parquet(table: Any, path: Path) -> None:
+        # Plain strings, not the Arrow dictionary: Parquet would repeat the whole day's dictionary
+        # (every uid of the city) in each row group — 2 MB per 8192 rows at 34 000 uids, which
+        # made the files 20x larger and their writing the bulk of the build. From plain strings
+        # each row group gets a dictionary of the few uids it holds (the rows are uid-sorted).
+        plain = table.set_column(0, "uid", table.column("uid").cast(pa.string()))
+        pq.write_table(plain, path, row_group_size=8192, **opts)
+
     # Parquet encoding releases the GIL: the files are written side by side.
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = [
-            pool.submit(
-                pq.write_table, by_uid, out / "uid" / "part-0.parquet", row_group_size=8192, **opts
-            ),
-            pool.submit(
-                pq.write_table,
-                by_city,
-                out / "city" / "part-0.parquet",
-                row_group_size=8192,
-                **opts,
-            ),
+            pool.submit(write_parquet, by_uid, out / "uid" / "part-0.parquet"),
+            pool.submit(write_parquet, by_city, out / "city" / "part-0.parquet"),
             pool.submit(write_ipc),
         ]
         for f in futures:
@@ -260,38 +279,119 @@ def compact_day(
     }
 
 
-def read_grid_subset(files: list[Path], kbs: np.ndarray) -> Any:
-    """Exactly the grid stay pieces whose ``gkey * 2**20 + b`` is in ``kbs``, from the
-    memory-mapped grid files: an index lookup and zero-copy slices, whatever the file size."""
-    import pyarrow as pa
+class GridFiles:
+    """The memory-mapped grid files of a query window, with one integer id per uid across them.
 
-    kbs = np.unique(np.asarray(kbs, np.int64))
-    parts: list[Any] = []
-    for f in files:
-        index = np.load(f.parent / "index.npy")
-        keys, starts = index[:-1, 0], index[:, 1]
-        at = np.searchsorted(keys, kbs)
-        hit = (
-            at[(at < len(keys)) & (keys[np.minimum(at, len(keys) - 1)] == kbs)]
-            if len(keys)
-            else at[:0]
+    Each day's file dictionary-encodes ``uid`` with its own dictionary; an id here is a position
+    in :attr:`uids`, the sorted union of those dictionaries (a few tens of thousands of strings,
+    unified in milliseconds), so that queries join and group on ``int32`` ids instead of
+    64-character pseudonyms. Tables handed out have columns ``uid`` (the id) and
+    :data:`GRID_COLUMNS`.
+    """
+
+    def __init__(self, files: list[Path]) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self._batches: list[Any] = []
+        self._keys: list[np.ndarray] = []
+        self._starts: list[np.ndarray] = []
+        dictionaries = []
+        for f in files:
+            # The mapping stays open while the batches (and slices of them) are alive.
+            reader = pa.ipc.open_file(pa.memory_map(str(f)))
+            if reader.num_record_batches == 0:
+                continue
+            batch = reader.get_batch(0)
+            index = np.load(f.parent / "index.npy")
+            self._batches.append(batch)
+            self._keys.append(index[:-1, 0])
+            self._starts.append(index[:, 1])
+            dictionaries.append(batch.column(0).dictionary)
+        if dictionaries:
+            every = pc.unique(pa.concat_arrays(dictionaries))
+            self.uids = every.take(pc.array_sort_indices(every))
+        else:
+            self.uids = pa.array([], pa.string())
+        self._remap = [
+            np.asarray(pc.index_in(d, value_set=self.uids).to_numpy(), np.int32)
+            for d in dictionaries
+        ]
+
+    def ids_of(self, uids: list[str]) -> np.ndarray:
+        """The ids of ``uids`` (``-1`` for a uid not in the files)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.index_in(pa.array(uids, pa.string()), value_set=self.uids)
+        return np.asarray(found.fill_null(-1).to_numpy(), np.int64)
+
+    def names(self, ids: Any) -> list[str]:
+        """The uids of ``ids``."""
+        import pyarrow as pa
+
+        out: list[str] = self.uids.take(pa.array(np.asarray(ids, np.int64))).to_pylist()
+        return out
+
+    def _schema(self) -> Any:
+        import pyarrow as pa
+
+        return pa.schema(
+            [("uid", pa.int32())]
+            + [(c, pa.int8() if c in _INT8_COLUMNS else pa.int64()) for c in GRID_COLUMNS]
         )
-        if not len(hit):
-            continue
-        # Not closed here: the slices below keep the mapping alive until they are dropped.
-        batch = pa.ipc.open_file(pa.memory_map(str(f))).get_batch(0)
-        # Runs of adjacent keys are read as one slice.
-        lo, hi = starts[hit], starts[hit + 1]
-        brk = np.r_[True, lo[1:] != hi[:-1]]
-        run_lo = lo[brk]
-        run_hi = hi[np.r_[np.flatnonzero(brk)[1:] - 1, len(hi) - 1]]
-        # Zero-copy slices; uid stays dictionary-encoded (each file has its own dictionary,
-        # which Arrow allows chunk by chunk and DuckDB reads without decoding every row).
-        parts.extend(batch.slice(int(a), int(b - a)) for a, b in zip(run_lo, run_hi, strict=True))
-    schema = pa.schema(
-        [("uid", pa.dictionary(pa.int32(), pa.string()))]
-        + [(c, pa.int64()) for c in ("gkey", "b", "s", "e")]
-    )
-    return pa.Table.from_batches(
-        [p.cast(schema) if p.schema != schema else p for p in parts], schema
-    )
+
+    def _local(self, i: int) -> np.ndarray:
+        """Batch ``i``'s uid column as positions in its file's dictionary (no copy)."""
+        return np.asarray(self._batches[i].column(0).indices.to_numpy())
+
+    def _table(self, parts: list[tuple[int, np.ndarray | None]]) -> Any:
+        """For each ``(i, rows)``: rows ``rows`` of batch ``i`` (``None``: all of them) with uid
+        replaced by its id. Selected rows are gathered into new arrays; a whole batch keeps its
+        memory-mapped columns (no copy) and only gets a new uid column."""
+        import pyarrow as pa
+
+        schema = self._schema()
+        batches = []
+        for i, rows in parts:
+            batch = self._batches[i]
+            local = self._local(i)
+            uid = self._remap[i][local if rows is None else local[rows]]
+            cols = [batch.column(j) for j in range(1, 1 + len(GRID_COLUMNS))]
+            if rows is not None:
+                cols = [pa.array(np.asarray(c.to_numpy())[rows]) for c in cols]
+            batches.append(pa.RecordBatch.from_arrays([pa.array(uid), *cols], schema=schema))
+        return pa.Table.from_batches(batches, schema)
+
+    def covering(self, kbs: np.ndarray) -> Any:
+        """At least the pieces whose ``gkey * 2**20 + b`` is in ``kbs``, found by an index lookup
+        per file; callers join on ``(gkey, b)``, so other rows only cost scanning. A file of
+        which most rows are wanted is handed over whole, without copying — a second-order query
+        often wants nearly every slice."""
+        kbs = np.unique(np.asarray(kbs, np.int64))
+        parts: list[tuple[int, np.ndarray | None]] = []
+        for i, (keys, starts) in enumerate(zip(self._keys, self._starts, strict=True)):
+            if not len(keys):
+                continue
+            at = np.searchsorted(keys, kbs)
+            hit = at[(at < len(keys)) & (keys[np.minimum(at, len(keys) - 1)] == kbs)]
+            if not len(hit):
+                continue
+            lo, hi = starts[hit], starts[hit + 1]
+            if (hi - lo).sum() > starts[-1] // 2:
+                parts.append((i, None))
+            else:
+                rows, offs = _ranges(hi - lo)
+                parts.append((i, lo[rows] + offs))
+        return self._table(parts)
+
+    def rows_of(self, ids: np.ndarray) -> Any:
+        """Every piece of the uids ``ids`` (a scan of the id column, no strings touched)."""
+        member = np.zeros(len(self.uids) + 1, bool)
+        member[np.asarray(ids, np.int64)] = True
+        parts: list[tuple[int, np.ndarray | None]] = []
+        for i in range(len(self._batches)):
+            rows = np.flatnonzero(member[self._remap[i]][self._local(i)])
+            if len(rows):
+                parts.append((i, rows))
+        return self._table(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from datetime import UTC, date, datetime
@@ -41,7 +42,7 @@ def test_layout_and_manifest(edge_dir: Path) -> None:
     grid_dir = edge_dir / "stays" / "grid" / "date=2022-11-02"
     with pa.memory_map(str(grid_dir / "part-0.arrow")) as src:
         grid = pa.ipc.open_file(src).read_all()
-    assert grid.column_names == ["uid", "gkey", "b", "s", "e"]
+    assert grid.column_names == ["uid", "gkey", "b", "s", "e", "rs", "re", "cin", "cout"]
     keys = grid.column("gkey").to_pylist()
     assert keys == sorted(keys)  # clustered by grid: a case query slices out its grids
     index = np.load(grid_dir / "index.npy")
@@ -49,9 +50,22 @@ def test_layout_and_manifest(edge_dir: Path) -> None:
     assert [kb[i] for i in index[:-1, 1]] == sorted(set(kb)) == list(index[:-1, 0])
     by_uid = pq.read_table(edge_dir / "stays" / "uid" / "date=2022-11-02" / "part-0.parquet")
     assert by_uid.column("uid").to_pylist() == sorted(by_uid.column("uid").to_pylist())
-    # every piece lies within one bucket and is non-empty
-    for b, s, e in zip(*(grid.column(c).to_pylist() for c in ("b", "s", "e")), strict=True):
+    # every piece lies within one bucket and is non-empty, and is its run cut to the bucket
+    cols = ("b", "s", "e", "rs", "re")
+    for b, s, e, rs, re in zip(*(grid.column(c).to_pylist() for c in cols), strict=True):
         assert b * 3600 <= s < e <= (b + 1) * 3600
+        assert (s, e) == (max(rs, b * 3600), min(re, (b + 1) * 3600))
+    # runs of one uid in one grid never touch inside a partition (second order relies on it);
+    # cin marks each uid's first run of the day, cout its last when it reaches midnight
+    cols = ("uid", "gkey", "rs", "re", "cin", "cout")
+    runs = sorted(set(zip(*(grid.column(c).to_pylist() for c in cols), strict=True)))
+    for (u1, g1, _, e1, _, _), (u2, g2, s2, _, _, _) in itertools.pairwise(runs):
+        assert (u1, g1) != (u2, g2) or e1 < s2
+    midnight = int(datetime(2022, 11, 3, tzinfo=UTC).timestamp())
+    for uid in {r[0] for r in runs}:
+        mine = sorted((rs, re, cin, cout) for u, _, rs, re, cin, cout in runs if u == uid)
+        assert [r[2] for r in mine] == [1] + [0] * (len(mine) - 1)
+        assert [r[3] for r in mine] == [0] * (len(mine) - 1) + [int(mine[-1][1] >= midnight)]
 
 
 def test_rebuild_is_idempotent(tmp_path: Path) -> None:

@@ -53,7 +53,8 @@ FALLBACK_BUCKET_S = 3600
 
 _EMPTY_GRID = (
     "SELECT ''::VARCHAR AS uid, 0::BIGINT AS gkey, 0::BIGINT AS b, 0::BIGINT AS s, "
-    "0::BIGINT AS e WHERE false"
+    "0::BIGINT AS e, 0::BIGINT AS rs, 0::BIGINT AS re, 0::TINYINT AS cin, 0::TINYINT AS cout "
+    "WHERE false"
 )
 _EMPTY_CITY = (
     "SELECT ''::VARCHAR AS uid, ''::VARCHAR AS city, 0::BIGINT AS s, 0::BIGINT AS e WHERE false"
@@ -131,11 +132,12 @@ class DuckDBEngine:
         check_data_dir(data_dir)
         con = self._cursor()
         self._grid_files: list[Path] | None = None
+        self._grid: Any = None  # GridFiles over _grid_files, once a query opened them
         try:
             ok, why = build.stays_usable(data_dir, profile, window.lo, window.hi)
             if ok:
                 # stays_grid starts as the uid-ordered pieces (the same rows); queries that join
-                # on grids narrow it to the (grid, hour) slices they need (_narrow_grid).
+                # on grids narrow it to the (grid, hour) slices they need (GridFiles.covering).
                 self._grid_files = build.stay_files(
                     data_dir, "grid", window.lo, window.hi, profile.max_gap_s
                 )
@@ -161,6 +163,7 @@ class DuckDBEngine:
             yield con
         finally:
             con.close()
+            self._grid = None  # releases the memory-mapped grid files
 
     def _stays_from_records(self, con: Any, data_dir: Path, profile: Profile, w: Window) -> None:
 
@@ -202,21 +205,23 @@ class DuckDBEngine:
             rows = self._run(con, sql.trajectory(w.lo, w.hi), {"uid": uid})
         return trajectory_from_intervals(rows, profile)
 
-    def _narrow_grid(self, con: Any, pairs_sql: str) -> None:
-        """Point ``stays_grid`` at only the row groups holding the (gkey, b) pairs that
-        ``pairs_sql`` selects: the built grid files carry a row-group index for this."""
-        if not self._grid_files:
-            return
+    def _first_order_built(
+        self, con: Any, q: CompanionQuery, keys: list[int]
+    ) -> list[tuple[Any, ...]]:
+        """The companion overlaps on the built grid files: ``stays_grid`` becomes exactly the
+        (grid, hour) slices the case visited, with integer uid ids; names come back at the end."""
         import numpy as np
 
-        from fugong.tracing.compact import KB_SHIFT, read_grid_subset
+        from fugong.tracing.compact import KB_SHIFT, GridFiles
 
-        kbs = con.execute(f"SELECT DISTINCT gkey * {KB_SHIFT} + b AS k FROM ({pairs_sql}) AS p")
-        keys = np.array([int(r[0]) for r in kbs.fetchall()], np.int64)
-        subset = read_grid_subset(self._grid_files, keys)
+        grid = self._grid = GridFiles(self._grid_files or [])
+        (case_id,) = grid.ids_of([q.case])
+        kbs = con.execute(f"SELECT DISTINCT gkey * {KB_SHIFT} + b FROM case_stays").fetchall()
         con.execute("DROP VIEW IF EXISTS stays_grid")
-        con.unregister("stays_grid")
-        con.register("stays_grid", subset)
+        con.register("stays_grid", grid.covering(np.array([k for (k,) in kbs], np.int64)))
+        rows = self._run(con, sql.companions(keys, q.min_overlap_s), {"case": int(case_id)})
+        name = dict(zip(ids := sorted({r[0] for r in rows}), grid.names(ids), strict=True))
+        return [(name[u], *rest) for u, *rest in rows]
 
     def _first_order(self, con: Any, q: CompanionQuery) -> list[Companion]:
         w = q.window
@@ -228,8 +233,10 @@ class DuckDBEngine:
         keys = [int(r[0]) for r in con.execute("SELECT DISTINCT gkey FROM case_stays").fetchall()]
         if not keys:
             return []
-        self._narrow_grid(con, "SELECT gkey, b FROM case_stays")
-        rows = self._run(con, sql.companions(keys, q.min_overlap_s), {"case": q.case})
+        if self._grid_files:
+            rows = self._first_order_built(con, q, keys)
+        else:
+            rows = self._run(con, sql.companions(keys, q.min_overlap_s), {"case": q.case})
         found = companions_from_overlaps(rows, q.min_overlap_s)
         if q.min_total_stay_s is None or not found:
             return found
@@ -255,30 +262,65 @@ class DuckDBEngine:
             first = self._first_order(con, query)
             if not first:
                 return []
-            f = pa.table(
-                {
-                    "uid": pa.array([c.uid for c in first], pa.string()),
-                    "t0": pa.array([to_epoch(c.first_contact) for c in first], pa.int64()),
-                }
-            )
-            con.register("first_order_arrow", f)
-            con.execute("CREATE TEMP TABLE first_order AS SELECT * FROM first_order_arrow")
-            self._narrow_grid(
-                con,
-                f"""SELECT x.gkey, x.b FROM stays_uid x JOIN first_order f ON x.uid = f.uid
-                    WHERE x.e > f.t0 AND x.s < {query.window.hi}""",
-            )
-            (clashes,) = self._run(con, sql.hash_collisions(sql.DUCKDB), {"case": query.case})[0]
-            if clashes:
-                log.warning("uid hash collision: second order runs on the uid strings")
-            rows = self._run(
-                con,
-                sql.second_order(
-                    query.window.hi, query.min_overlap_s, sql.DUCKDB, hashed=not clashes
-                ),
-                {"case": query.case},
-            )
+            t0 = [to_epoch(c.first_contact) for c in first]
+            if self._grid_files:
+                return self._second_order_built(con, query, first, t0)
+            f = pa.table({"uid": pa.array([c.uid for c in first], pa.string()), "t0": t0})
+            con.register("first_order", f)
+            rows = self._second_order_rows(con, query, query.case)
         return second_order_rows(rows)
+
+    def _second_order_rows(
+        self, con: Any, q: CompanionQuery, case: Any, uid_rel: str = "stays_uid"
+    ) -> list[tuple[Any, ...]]:
+        """Run the shared second-order SQL on the registered ``first_order`` / stays views."""
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE so_iv AS "
+            + sql.DUCKDB.params(sql.second_order_intervals(q.window.hi, uid_rel)),
+            {"case": case},
+        )
+        rows = self._run(con, sql.second_order_fold(q.min_overlap_s, sql.DUCKDB), {})
+        con.execute("DROP TABLE so_iv")
+        return rows
+
+    def _second_order_built(
+        self, con: Any, q: CompanionQuery, first: list[Companion], t0: list[int]
+    ) -> list[Companion]:
+        """Second order on the built grid files, with uids as integer ids throughout: the pieces
+        of the first order and of everyone in the (grid, hour) slices they visited after their
+        first contact are read straight from the memory-mapped files, and names come back only
+        for the answer."""
+        import numpy as np
+        import pyarrow as pa
+
+        from fugong.tracing.compact import KB_SHIFT, GridFiles
+
+        grid = self._grid or GridFiles(self._grid_files or [])
+        ids = grid.ids_of([c.uid for c in first])
+        (case_id,) = grid.ids_of([q.case])
+        hi = q.window.hi
+        pieces = grid.rows_of(ids)
+        # The first contact of each piece's uid, to keep only the slices visited after it.
+        t0_of = np.full(len(grid.uids) + 1, np.iinfo(np.int64).max, np.int64)
+        t0_of[ids] = t0
+        uid, s, e = (pieces.column(c).to_numpy() for c in ("uid", "s", "e"))
+        keep = (e > t0_of[uid]) & (s < hi)
+        kbs = (pieces.column("gkey").to_numpy() * KB_SHIFT + pieces.column("b").to_numpy())[keep]
+        con.register("so_uid", pieces.filter(pa.array(keep)))
+        con.execute("DROP VIEW IF EXISTS stays_grid")
+        con.register("stays_grid", grid.covering(kbs))
+        con.register(
+            "first_order", pa.table({"uid": pa.array(ids, pa.int32()), "t0": pa.array(t0)})
+        )
+        rows = self._second_order_rows(con, q, int(case_id), "so_uid")
+        if not rows:
+            return []
+        names = grid.names([r[0] for r in rows])
+        name_of = dict(zip(ids.tolist(), (c.uid for c in first), strict=True))
+        return second_order_rows(
+            (n, longest, total, first_s, [name_of[v] for v in vias], gkeys)
+            for n, (_, longest, total, first_s, vias, gkeys) in zip(names, rows, strict=True)
+        )
 
     def itinerary(
         self,

@@ -49,7 +49,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MASTER = "local[2]"
 FALLBACK_BUCKET_S = 3600
-_GRID_SCHEMA = "uid string, gkey bigint, b bigint, s bigint, e bigint"
+_GRID_SCHEMA = (
+    "uid string, gkey bigint, b bigint, s bigint, e bigint, rs bigint, re bigint, "
+    "cin tinyint, cout tinyint"
+)
 _CITY_SCHEMA = "uid string, city string, s bigint, e bigint"
 
 
@@ -91,6 +94,7 @@ class SparkEngine:
         self._spark = spark
         self.master = master
         self.allow_fallback = allow_fallback
+        self._built = False  # whether the views of the last query read built stays
 
     @property
     def spark(self) -> Any:
@@ -104,6 +108,7 @@ class SparkEngine:
         check_data_dir(data_dir)
         spark = self.spark
         ok, why = build.stays_usable(data_dir, profile, w.lo, w.hi)
+        self._built = ok
         if ok:
             # The uid-ordered Parquet pieces serve both views: Spark scans and shuffles either way.
             for kind, view, schema in (
@@ -204,21 +209,38 @@ class SparkEngine:
         return self._first_order(query)
 
     def second_order(self, data_dir: Path, query: CompanionQuery) -> list[Companion]:
-        self._views(data_dir, query.profile, query.window)
+        from fugong.tracing import build
+
+        w = query.window
+        self._views(data_dir, query.profile, w)
         first = self._first_order(query)
         if not first:
             return []
+        t0 = [to_epoch(c.first_contact) for c in first]
         values = ", ".join(
-            f"({_literal(c.uid)}, CAST({to_epoch(c.first_contact)} AS BIGINT))" for c in first
+            f"({_literal(c.uid)}, CAST({t} AS BIGINT))" for c, t in zip(first, t0, strict=True)
         )
         self.spark.sql(f"SELECT * FROM VALUES {values} AS f(uid, t0)").createOrReplaceTempView(
             "first_order"
         )
-        hi, m = query.window.hi, query.min_overlap_s
-        (clashes,) = self._rows(sql.hash_collisions(sql.SPARK), {"case": query.case})[0]
-        if clashes:
-            log.warning("uid hash collision: second order runs on the uid strings")
-        rows = self._rows(sql.second_order(hi, m, sql.SPARK, not clashes), {"case": query.case})
+        # Only presence after the earliest first contact matters: read the partitions from there.
+        pieces = "stays_grid"
+        if self._built:
+            files = build.stay_files(data_dir, "uid", min(t0), w.hi, query.profile.max_gap_s)
+            cols = [c.split()[0] for c in _GRID_SCHEMA.split(", ")]
+            self.spark.read.schema(_GRID_SCHEMA).parquet(*[str(f) for f in files]).select(
+                *cols
+            ).createOrReplaceTempView("so_stays")
+            pieces = "so_stays"
+        iv = self.spark.sql(
+            sql.SPARK.params(sql.second_order_intervals(w.hi, pieces, pieces)),
+            args={"case": query.case},
+        ).cache()
+        try:
+            iv.createOrReplaceTempView("so_iv")
+            rows = self._rows(sql.second_order_fold(query.min_overlap_s, sql.SPARK), {})
+        finally:
+            iv.unpersist()
         return second_order_rows(rows)
 
     def itinerary(

@@ -9,8 +9,10 @@ Relations (views the engine registers before running a query):
 
 * ``records(uid, ts, cell_id)`` — ts as epoch seconds (only the fallback and the build use it);
 * ``cellmap(cell_id, gkey, city)`` — from :func:`fugong.tracing.common.cell_grid_table`;
-* ``stays_grid`` / ``stays_uid`` ``(uid, gkey, b, s, e)`` — grid presence cut into buckets of
-  ``bucket_s`` seconds (``b = floor(s / bucket_s)``), the same rows in two orders;
+* ``stays_grid`` / ``stays_uid`` ``(uid, gkey, b, s, e, rs, re, cin, cout)`` — grid presence cut
+  into buckets of ``bucket_s`` seconds (``b = floor(s / bucket_s)``), the same rows in two orders;
+  ``[rs, re)`` is the run the piece was cut from, ``cin`` / ``cout`` (0/1) say whether that run
+  may touch a run of the same uid and grid before / after it (see :mod:`fugong.tracing.compact`);
 * ``stays_city(uid, city, s, e)`` — city presence.
 
 Every stay row is a disjoint piece of one uid's presence; touching pieces are merged at query time,
@@ -40,12 +42,6 @@ class Dialect:
         if self.name == "duckdb":
             return f"list_sort(list(DISTINCT {expr}))"
         return f"array_sort(collect_set({expr}))"
-
-    def hash64(self, expr: str) -> str:
-        """A 64-bit hash of a string expression."""
-        if self.name == "duckdb":
-            return f"hash({expr})"
-        return f"xxhash64({expr})"
 
     def explode_buckets(self, lo_expr: str, hi_expr: str) -> str:
         """A set-returning expression of the integers ``lo_expr..hi_expr`` (inclusive)."""
@@ -113,10 +109,13 @@ def runs(intervals_rel: str, key: str) -> str:
 
 
 def split_buckets(runs_rel: str, bucket_s: int, dialect: Dialect) -> str:
-    """Cut grid runs at multiples of ``bucket_s`` so that every piece lies in one bucket ``b``."""
+    """Cut grid runs at multiples of ``bucket_s`` so that every piece lies in one bucket ``b``;
+    each piece keeps its run's bounds as ``rs, re``. The runs are maximal (not cut at midnight),
+    so none can touch another of the same uid and grid: ``cin = cout = 0``."""
     return f"""
     SELECT uid, gkey, b,
-           GREATEST(s, b * {bucket_s}) AS s, LEAST(e, (b + 1) * {bucket_s}) AS e
+           GREATEST(s, b * {bucket_s}) AS s, LEAST(e, (b + 1) * {bucket_s}) AS e, s AS rs, e AS re,
+           0 AS cin, 0 AS cout
     FROM (
         SELECT uid, gkey, s, e,
                {dialect.explode_buckets(_bucket("s", bucket_s), _bucket("e - 1", bucket_s))} AS b
@@ -174,66 +173,80 @@ def presence_totals(lo: int, hi: int) -> str:
     """
 
 
-def hash_collisions(dialect: Dialect) -> str:
-    """Count of 64-bit hash collisions among the uids a second-order query can meet."""
-    h = dialect.hash64("uid")
+def second_order_intervals(
+    hi: int, uid_rel: str = "stays_uid", grid_rel: str = "stays_grid"
+) -> str:
+    """Maximal intersections ``(v, u, gkey, s, e, edge)`` of each first-order companion ``v`` in
+    view ``first_order(uid, t0)``, over ``[t0, hi)``, with every other uid ``u`` (not the case, not
+    a first-order companion), up to the touching at partition edges that
+    :func:`second_order_fold` merges: ``edge`` marks the intersections that start at a run marked
+    ``cin`` or end at one marked ``cout`` (a run clipped at ``t0`` / ``hi`` touches nothing there).
+
+    ``uid_rel`` holds (at least) the first-order companions' pieces, ``grid_rel`` (at least) every
+    piece in the (grid, hour) slices they visit after first contact; the first-order pieces are
+    the small side of the join (a broadcast hint for Spark; DuckDB ignores the comment).
+
+    Every piece carries its run ``[rs, re)`` (a maximal presence interval in one grid within a
+    day's partition), so the intersection of two runs is known from any pair of their pieces; it
+    is emitted once, from the bucket where it starts (there the pieces' intersection starts where
+    the runs' does). This replaces merging millions of touching piece intersections back
+    together, and sorting them.
+    """
     return f"""
-    SELECT COUNT(*) - COUNT(DISTINCT h) FROM (
-        SELECT DISTINCT {h} AS h, uid FROM (
-            SELECT uid FROM stays_grid UNION SELECT uid FROM first_order
-            UNION SELECT {{p:case}} AS uid
-        ) AS a
-    ) AS b
+    SELECT /*+ BROADCAST(p) */ p.v, o.uid AS u, o.gkey,
+           GREATEST(o.rs, p.rs) AS s, LEAST(o.re, p.re) AS e,
+           (o.cin = 1 AND o.rs >= p.rs) OR (p.cin = 1 AND p.rs >= o.rs)
+           OR (o.cout = 1 AND o.re <= p.re) OR (p.cout = 1 AND p.re <= o.re) AS edge
+    FROM {grid_rel} o
+    JOIN (
+        SELECT f.uid AS v, x.gkey, x.b, GREATEST(x.s, f.t0) AS s, LEAST(x.e, {hi}) AS e,
+               GREATEST(x.rs, f.t0) AS rs, LEAST(x.re, {hi}) AS re,
+               CASE WHEN x.rs >= f.t0 THEN x.cin ELSE 0 END AS cin,
+               CASE WHEN x.re <= {hi} THEN x.cout ELSE 0 END AS cout
+        FROM {uid_rel} x JOIN first_order f ON x.uid = f.uid
+        WHERE x.e > f.t0 AND x.s < {hi}
+    ) AS p ON o.gkey = p.gkey AND o.b = p.b
+    WHERE o.s < p.e AND o.e > p.s AND GREATEST(o.s, p.s) = GREATEST(o.rs, p.rs)
+      AND o.uid <> {{p:case}}
+      AND NOT EXISTS (SELECT 1 FROM first_order x WHERE x.uid = o.uid)
     """
 
 
-def second_order(hi: int, min_overlap_s: int, dialect: Dialect, hashed: bool = True) -> str:
-    """Second-order companions ``(uid, longest, total, first_s, vias, gkeys)``: the companions of
-    each first-order companion in view ``first_order(uid, t0)`` over ``[t0, hi)``, excluding the
-    case and the first order, folded over the vias as
-    :func:`fugong.tracing.engines.base.second_order_rows` documents.
+def second_order_fold(min_overlap_s: int, dialect: Dialect) -> str:
+    """Second-order companions ``(uid, longest, total, first_s, vias, gkeys)`` from the
+    intersections in view ``so_iv(v, u, gkey, s, e, edge)`` (:func:`second_order_intervals`),
+    folded as :func:`fugong.tracing.engines.base.second_order_rows` documents.
 
-    Millions of pieces are merged here, and sorting them by two 64-character uids dominated the
-    cost; with ``hashed`` the work runs on 64-bit hashes of the uids and the strings are joined
-    back at the end. Only valid when :func:`hash_collisions` is 0 (the caller checks; otherwise
-    it passes ``hashed=False``: exact, slower).
+    Two intersections of the same ``(v, u, gkey)`` touch only where a run of ``v`` or ``u`` ends
+    and the next one in the same grid starts, which happens only across a partition edge: if
+    ``I1`` ends where ``I2`` starts, one side's run ends there (``cout``) and one side's next run
+    starts there (``cin``), so both are marked ``edge``. Only those are merged (a window over a
+    few rows instead of millions); the rest are maximal already.
     """
-    h = dialect.hash64 if hashed else (lambda x: x)
-    pieces = f"""
-        SELECT u.hv, {h("o.uid")} AS hu, o.gkey, GREATEST(o.s, u.s) AS s, LEAST(o.e, u.e) AS e
-        FROM stays_grid o
-        JOIN (
-            SELECT {h("f.uid")} AS hv, x.gkey, x.b, GREATEST(x.s, f.t0) AS s,
-                   LEAST(x.e, {hi}) AS e
-            FROM stays_uid x JOIN first_order f ON x.uid = f.uid
-            WHERE x.e > f.t0 AND x.s < {hi}
-        ) AS u ON o.gkey = u.gkey AND o.b = u.b
-        WHERE o.s < u.e AND o.e > u.s AND {h("o.uid")} <> {h("{p:case}")}
-          AND {h("o.uid")} NOT IN (SELECT {h("uid")} AS h FROM first_order)
-    """
-    merged = merge_touching(pieces, ["hv", "hu", "gkey"])
     m = min_overlap_s
-    # Folded here, not in Python: a case with a thousand companions has millions of intervals.
+    merged = merge_touching("SELECT v, u, gkey, s, e FROM so_iv WHERE edge", ["v", "u", "gkey"])
+    # Folded here, not in Python: a case with a thousand companions has tens of millions of
+    # intervals. Longest, first contact, vias and grids come from the long intervals alone (a pair
+    # qualifies by one of them, and its longest is one of them); only the total needs every
+    # interval, of the qualifying pairs — a join with those pairs, far cheaper than grouping
+    # all the pairs that ever met.
     return f"""
-    WITH m AS ({merged}),
-    pair AS (
-        SELECT hv, hu, MAX(e - s) AS longest, SUM(e - s) AS total,
-               MIN(CASE WHEN e - s >= {m} THEN s END) AS first_s
-        FROM m GROUP BY hv, hu HAVING MAX(e - s) >= {m}
+    WITH m AS (
+        SELECT v, u, gkey, s, e FROM so_iv WHERE NOT edge
+        UNION ALL
+        SELECT v, u, gkey, s, e FROM ({merged}) AS mm
     ),
-    vmap AS (SELECT DISTINCT {h("uid")} AS h, uid FROM first_order),
+    long_iv AS (SELECT v, u, gkey, s, e FROM m WHERE e - s >= {m}),
+    pairs AS (SELECT DISTINCT v, u FROM long_iv),
+    totals AS (
+        SELECT m.u, SUM(m.e - m.s) AS total
+        FROM m JOIN pairs q ON m.v = q.v AND m.u = q.u GROUP BY m.u
+    ),
     per_uid AS (
-        SELECT pair.hu, MAX(longest) AS longest, SUM(total) AS total, MIN(first_s) AS first_s,
-               {dialect.sorted_set("vmap.uid")} AS vias
-        FROM pair JOIN vmap ON pair.hv = vmap.h GROUP BY pair.hu
-    ),
-    grids AS (
-        SELECT hu, {dialect.sorted_set("gkey")} AS gkeys FROM m WHERE e - s >= {m} GROUP BY hu
-    ),
-    umap AS (
-        SELECT DISTINCT {h("uid")} AS h, uid FROM stays_grid
-        WHERE {h("uid")} IN (SELECT hu FROM per_uid)
+        SELECT u, MAX(e - s) AS longest, MIN(s) AS first_s,
+               {dialect.sorted_set("v")} AS vias, {dialect.sorted_set("gkey")} AS gkeys
+        FROM long_iv GROUP BY u
     )
-    SELECT umap.uid, p.longest, p.total, p.first_s, p.vias, g.gkeys
-    FROM per_uid p JOIN grids g ON p.hu = g.hu JOIN umap ON p.hu = umap.h
+    SELECT p.u, p.longest, t.total, p.first_s, p.vias, p.gkeys
+    FROM per_uid p JOIN totals t ON p.u = t.u
     """
