@@ -78,6 +78,12 @@ def session_factory(engine: Engine) -> Iterator[sessionmaker[Session]]:
     test: every commit inside becomes a savepoint release."""
     conn = engine.connect()
     outer = conn.begin()
+    if engine.dialect.name == "sqlite":
+        # Python's sqlite3 opens a transaction only before a data change, never before a
+        # SAVEPOINT: without this BEGIN the first savepoint is the outermost transaction and
+        # releasing it (a test's ``session.commit()``) commits for real, leaking rows into the
+        # next tests.
+        conn.exec_driver_sql("BEGIN")
     factory = sessionmaker(
         bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
