@@ -368,3 +368,47 @@ def test_weekly_report_pdf_contains_the_chinese_headings(session: Session, cdc: 
     with pytest.raises(ValidationFailed):
         services.build_report(session, actor=cdc, week="2020-10")
     assert session.scalar(select(func.count()).select_from(OpinionAlert)) is not None
+
+
+def test_a_large_batch_on_a_worker_process_stores_what_one_process_would(
+    session: Session, cdc: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fugong.opinion.demo import synthetic_posts
+    from fugong.opinion.text import group_duplicates, normalise, segment, workers
+    from fugong.opinion.text.segment import content_tokens
+
+    # Every batch is "large" and there is one worker, so segmentation is shared with it and
+    # duplicate grouping runs on it while this process scores sentiment; posts are taken 64 at
+    # a time, so ingest and analyse go through several slices.
+    monkeypatch.setattr(segment, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(segment, "BATCH_MAX", 64)
+    monkeypatch.setattr(services, "_OFFLOAD_MIN", 1)
+    monkeypatch.setattr(workers, "worker_count", lambda: 1)
+    segment.clear_caches()
+    try:
+        assert workers.start_workers() == 1
+        items = synthetic_posts(300, start=date(2020, 3, 1), days=2, seed=5)
+        _ingest(session, cdc, items)
+        before = workers.worker_cpu_seconds()
+        result = services.analyse(session, actor=cdc)
+        assert workers.worker_cpu_seconds() > before  # the grouping ran on the worker
+    finally:
+        workers.stop_workers()
+        segment.clear_caches()
+    posts = session.scalars(select(OpinionPost).order_by(OpinionPost.posted_at, OpinionPost.id))
+    rows = list(posts)
+    texts = [normalise(i.text) for i in items]
+    assert [p.text_norm for p in rows] == texts
+    assert [p.tokens for p in rows] == [
+        " ".join(content_tokens(segment._cut_uncached(t))) for t in texts
+    ]
+    expected = {
+        frozenset(rows[m].id for m in g.members) for g in group_duplicates(texts) if g.size > 1
+    }
+    stored: dict[int, set[int]] = {}
+    for p in rows:
+        if p.dup_group_id is not None:
+            stored.setdefault(p.dup_group_id, set()).add(p.id)
+    assert {frozenset(v) for v in stored.values()} == expected
+    assert len(expected) > 10 and result.duplicates == sum(len(g) - 1 for g in expected)
+    assert result.analysed == 300 and all(p.sentiment for p in rows)

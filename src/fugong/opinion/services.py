@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from fugong.core import audit
@@ -43,9 +43,12 @@ from fugong.opinion.models import (
 from fugong.opinion.permissions import CDC_ROLE, require_cdc
 
 if TYPE_CHECKING:
-    from fugong.opinion.text import EarsConfig, Evaluation, Model
+    from fugong.opinion.text import DuplicateGroup, EarsConfig, Evaluation, Model
     from fugong.opinion.text.sentiment import Predictor
 
+#: Below this many posts in the grouping window, grouping runs here: shipping the texts to a
+#: worker process costs more than it saves.
+_OFFLOAD_MIN = 4000
 #: Days before the first new post that duplicate grouping looks back over. Reposts of a post
 #: come within hours to a day or two; a longer window costs work on every batch.
 DEDUP_WINDOW_DAYS = 2
@@ -177,6 +180,7 @@ def ingest_items(
     """
     require_cdc(session, actor, "ingest")
     from fugong.opinion.text import author_hash, compact_key, normalise, tokens
+    from fugong.opinion.text.segment import BATCH_MAX, start_segmenting
 
     report = IngestReport(
         [
@@ -207,40 +211,40 @@ def ingest_items(
                 )
             )
 
-    rows: list[dict[str, Any]] = []
-    row_outcome: list[int] = []
-    prints: list[str] = []
-    now = _now()
+    fresh: list[tuple[RawItem, int, str, int]] = []
     for item, sid in resolved:
         k = (sid, item.external_id)
         if k in existing:
             report.outcomes.append(ItemOutcome(item.external_id, "duplicate", message="已收录"))
             continue
         existing.add(k)
-        text_norm = normalise(item.text)
-        fp = hashlib.sha256(compact_key(text_norm).encode("utf-8")).hexdigest()
-        try:
-            ahash = author_hash(item.author, key) if item.author else None
-        except ValueError:
-            ahash = None  # a handle that normalises to nothing identifies nobody
-        rows.append(
-            {
-                "source_id": sid,
-                "external_id": item.external_id,
-                "url": item.url,
-                "posted_at": item.posted_at,
-                "text": item.text,
-                "text_norm": text_norm,
-                "tokens": " ".join(tokens(text_norm)),
-                "author_hash": ahash,
-                "fingerprint": fp,
-                "is_duplicate": False,
-                "ingested_at": now,
-            }
-        )
-        prints.append(fp)
-        row_outcome.append(len(report.outcomes))
+        fresh.append((item, sid, normalise(item.text), len(report.outcomes)))
         report.outcomes.append(ItemOutcome(item.external_id, "accepted"))
+
+    rows: list[dict[str, Any]] = []
+    row_outcome: list[int] = []
+    prints: list[str] = []
+    now = _now()
+    for part in _chunks(fresh, BATCH_MAX):
+        # Segmentation is most of ingest's work: a large batch is cut on every core at once
+        # (the workers start now, while this process hashes), and the cuts stay cached for
+        # analyse.
+        segmented = start_segmenting(text_norm for _, _, text_norm, _ in part)
+        hashes = []
+        for item, _, text_norm, _ in part:
+            fp = hashlib.sha256(compact_key(text_norm).encode("utf-8")).hexdigest()
+            try:
+                ahash = author_hash(item.author, key) if item.author else None
+            except ValueError:
+                ahash = None  # a handle that normalises to nothing identifies nobody
+            hashes.append((fp, ahash))
+        segmented()
+        rows.extend(
+            _post_row(item, sid, text_norm, tokens(text_norm), fp, ahash, now)
+            for (item, sid, text_norm, _), (fp, ahash) in zip(part, hashes, strict=True)
+        )
+        prints.extend(fp for fp, _ in hashes)
+        row_outcome.extend(outcome for _, _, _, outcome in part)
 
     if rows:
         known: set[str] = set()
@@ -250,9 +254,19 @@ def ingest_items(
                     select(OpinionPost.fingerprint).where(OpinionPost.fingerprint.in_(fp_chunk))
                 )
             )
-        ids = session.scalars(
-            insert(OpinionPost).returning(OpinionPost.id, sort_by_parameter_order=True), rows
-        ).all()
+        # Multi-row INSERTs (SQLAlchemy batches them by the thousand). RETURNING in parameter
+        # order would make SQLite insert row by row, so new ids are matched by (source, id).
+        table = cast(Table, OpinionPost.__table__)
+        new_ids: dict[tuple[int, str], int] = {}
+        for row_chunk in _chunks(rows, 5000):
+            new_ids.update(
+                ((sid, ext), pid)
+                for pid, sid, ext in session.execute(
+                    insert(table).returning(table.c.id, table.c.source_id, table.c.external_id),
+                    list(row_chunk),
+                )
+            )
+        ids = [new_ids[(r["source_id"], r["external_id"])] for r in rows]
         seen: set[str] = set()
         for idx, post_id, fp in zip(row_outcome, ids, prints, strict=True):
             old = report.outcomes[idx]
@@ -278,6 +292,30 @@ def ingest_items(
     )
     session.flush()
     return report
+
+
+def _post_row(
+    item: RawItem,
+    sid: int,
+    text_norm: str,
+    toks: list[str],
+    fp: str,
+    ahash: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "source_id": sid,
+        "external_id": item.external_id,
+        "url": item.url,
+        "posted_at": item.posted_at,
+        "text": item.text,
+        "text_norm": text_norm,
+        "tokens": " ".join(toks),
+        "author_hash": ahash,
+        "fingerprint": fp,
+        "is_duplicate": False,
+        "ingested_at": now,
+    }
 
 
 def fetch_feed(
@@ -351,6 +389,9 @@ def analyse(
     with ``predictor`` (default: the active model), and group the new posts' duplicates (see
     :func:`_regroup`)."""
     require_cdc(session, actor, "analyse")
+    from fugong.opinion.text import group_duplicates, workers
+    from fugong.opinion.text.segment import BATCH_MAX, segment_many
+
     pred = predictor or active_predictor(session)
     cond: ColumnElement[bool] = OpinionPost.analysed_at.is_(None)
     if since is not None:
@@ -363,8 +404,19 @@ def analyse(
     out = AnalyseReport(model=pred.name)
     if not pending:
         return out
+    # Duplicate grouping and sentiment are independent: with a spare core, the grouping runs
+    # in a worker process while this one scores the posts.
+    window = _dedup_window(session, pending)
+    texts = [w.text_norm for w in window]
+    if len(texts) >= _OFFLOAD_MIN:
+        grouping = workers.offload_grouping(texts)
+    else:
+        grouping = workers.Pending(lambda: [g for g in group_duplicates(texts) if g.size > 1])
     now = _now()
-    scores = pred.predict([r.text_norm for r in pending])
+    scores = []
+    for part in _chunks([r.text_norm for r in pending], BATCH_MAX):
+        segment_many(part)  # usually cached by ingest already; else on every core
+        scores.extend(pred.predict(part))
     counts: dict[str, int] = defaultdict(int)
     updates = []
     for r, s in zip(pending, scores, strict=True):
@@ -378,12 +430,11 @@ def analyse(
                 "analysed_at": now,
             }
         )
-    for chunk in _chunks(updates, 5000):
-        session.execute(update(OpinionPost), list(chunk))
+    _update_posts(session, updates)
     out.analysed = len(pending)
     out.by_label = dict(counts)
 
-    groups, duplicates = _regroup(session, pending)
+    groups, duplicates = _regroup(session, window, grouping.result())
     out.groups, out.duplicates = groups, duplicates
     audit.record(
         session,
@@ -401,21 +452,33 @@ def analyse(
     return out
 
 
-def _regroup(session: Session, pending: Sequence[Any]) -> tuple[int, int]:
-    """Group the pending posts with each other and with the distinct items (group
-    representatives and singletons) of the ``DEDUP_WINDOW_DAYS`` before them.
+def _update_posts(session: Session, changes: Sequence[dict[str, Any]]) -> None:
+    """Set columns of many posts by id; every dict has ``id`` and the same other keys.
 
-    Old duplicates are represented by their representative, so the work grows with the number
-    of distinct items, not with reposts, and earlier groups are never re-split. A new post that
-    matches an old item joins that item's group; when one new post bridges two old items, the
-    later item (with only its own row) moves into the earlier one's group. Returns the number
-    of groups touched and of posts newly marked as duplicates.
+    One executemany of a plain UPDATE per 5,000 rows: the ORM's bulk update by primary key
+    does the same SQL but builds every row's parameters in Python first, twice the cost.
+    Loaded ``OpinionPost`` objects are not refreshed (callers here hold none).
     """
-    from fugong.opinion.text import group_duplicates
+    if not changes:
+        return
+    table = cast(Table, OpinionPost.__table__)
+    names = [k for k in changes[0] if k != "id"]
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({k: bindparam("b_" + k) for k in names})
+    )
+    for chunk in _chunks(changes, 5000):
+        session.execute(stmt, [{"b_" + k: v for k, v in c.items()} for c in chunk])
 
+
+def _dedup_window(session: Session, pending: Sequence[Any]) -> Sequence[Any]:
+    """The posts that duplicate grouping of ``pending`` looks at, in time order: every post of
+    the ``DEDUP_WINDOW_DAYS`` before the first pending one up to the last, bar those already
+    marked as duplicates (see :func:`_regroup`)."""
     lo = min(r.posted_at for r in pending) - timedelta(days=DEDUP_WINDOW_DAYS)
     hi = max(r.posted_at for r in pending)
-    window = session.execute(
+    return session.execute(
         select(
             OpinionPost.id,
             OpinionPost.text_norm,
@@ -429,7 +492,21 @@ def _regroup(session: Session, pending: Sequence[Any]) -> tuple[int, int]:
         )
         .order_by(OpinionPost.posted_at, OpinionPost.id)
     ).all()
-    groups = [g for g in group_duplicates([w.text_norm for w in window]) if g.size > 1]
+
+
+def _regroup(
+    session: Session, window: Sequence[Any], groups: Sequence[DuplicateGroup]
+) -> tuple[int, int]:
+    """Store ``groups``, the multi-post duplicate groups of ``window`` (:func:`_dedup_window`):
+    the pending posts grouped with each other and with the distinct items (group
+    representatives and singletons) of the ``DEDUP_WINDOW_DAYS`` before them.
+
+    Old duplicates are represented by their representative, so the work grows with the number
+    of distinct items, not with reposts, and earlier groups are never re-split. A new post that
+    matches an old item joins that item's group; when one new post bridges two old items, the
+    later item (with only its own row) moves into the earlier one's group. Returns the number
+    of groups touched and of posts newly marked as duplicates.
+    """
     # A group whose representative already has one keeps it; others get a key row.
     keys = [g.group_id[:24] for g in groups]
     known: dict[str, int] = {}
@@ -480,8 +557,7 @@ def _regroup(session: Session, pending: Sequence[Any]) -> tuple[int, int]:
                     touched.add(w.dup_group_id)
                 newly += int(want[1] and not w.is_duplicate)
                 changes.append({"id": w.id, "dup_group_id": want[0], "is_duplicate": want[1]})
-    for chunk in _chunks(changes, 5000):
-        session.execute(update(OpinionPost), list(chunk))
+    _update_posts(session, changes)
     session.flush()
     if touched:
         sizes = dict(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 
-from fugong.opinion.text import DuplicateGroup, compact_key, fingerprint, group_duplicates
-from fugong.opinion.text.dedup import _signatures, minhash_signature, shingles
+import pytest
+
+from fugong.opinion.text import DuplicateGroup, compact_key, dedup, fingerprint, group_duplicates
+from fugong.opinion.text.dedup import _signatures, jaccard, minhash_signature, shingles
 
 ORIGINAL = "市疾控中心提醒：本周六上午社区将统一发放口罩，每户五只，请居民带好身份证排队领取"
 REPOSTS = [
@@ -74,3 +76,64 @@ def test_batched_signatures_equal_the_single_post_signature() -> None:
     batch = _signatures(sets, 128, 1, chunk=2)
     for row, s in zip(batch, sets, strict=True):
         assert (row == minhash_signature(s)).all()
+
+
+def test_a_viral_post_in_a_bucket_too_big_for_all_pairs_is_still_one_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dedup, "_PRODUCT_MAX", 16)
+    test_a_viral_post_with_hundreds_of_edited_reposts_is_one_group()
+
+
+def test_groups_are_the_components_of_all_similar_pairs() -> None:
+    # A brute-force reference: every pair compared, exact Jaccard of bigram sets. Posts share
+    # clauses, so many pairs are candidates by chance and few are truly similar.
+    rng = random.Random(11)
+    clauses = [*UNRELATED, ORIGINAL, "今天药店又买不到口罩了", "小区封控通知太突然了", "感谢志愿者"]
+    texts = []
+    for i in range(400):
+        if texts and rng.random() < 0.3:
+            chars = list(rng.choice(texts))
+            chars[rng.randrange(len(chars))] = rng.choice("好的人大中")
+            texts.append("".join(chars))
+        else:
+            texts.append("，".join([f"{i}号楼", *rng.sample(clauses, 3)]))
+    sets = [shingles(compact_key(t)) for t in texts]
+    parent = list(range(len(texts)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for a in range(len(texts)):
+        for b in range(a + 1, len(texts)):
+            if sets[a] == sets[b] or jaccard(sets[a], sets[b]) >= 0.6:
+                parent[max(root(a), root(b))] = min(root(a), root(b))
+    expected = sorted(
+        tuple(i for i in range(len(texts)) if root(i) == r) for r in set(map(root, range(400)))
+    )
+    got = sorted(g.members for g in group_duplicates(texts))
+    assert got == expected
+    assert sum(len(m) for m in got if len(m) > 1) > 100
+
+
+def test_grouping_on_a_worker_process_equals_grouping_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fugong.opinion.text import workers
+
+    texts = [ORIGINAL, *REPOSTS, *UNRELATED, *REPOSTS[:2]]
+    monkeypatch.setattr(workers, "worker_count", lambda: 1)
+    try:
+        assert workers.start_workers() == 1
+        before = workers.worker_cpu_seconds()
+        got = workers.offload_grouping(texts).result()
+        assert workers.worker_cpu_seconds() > before  # the worker did it
+        (worker,) = workers.live_workers()
+        worker.proc.kill()
+        worker.proc.wait()
+        # A dead worker fails the job, which is then done here, with the same answer.
+        assert workers.offload_grouping(texts).result() == got
+    finally:
+        workers.stop_workers()
+    assert got == [g for g in group_duplicates(texts) if g.size > 1]
+    assert [g.members for g in got] == [(0, 1, 2, 3, 4, 5, 10, 11)]

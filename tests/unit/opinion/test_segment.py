@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import sysconfig
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from fugong.opinion.text import cut, domain_terms, stopwords, tokens
+from fugong.opinion.text import cut, domain_terms, stopwords, tokens, workers
 from fugong.opinion.text.segment import tokenizer
 
 REQUIRED_TERMS = [
@@ -101,3 +104,68 @@ def test_jieba_cache_lives_in_a_private_temp_dir() -> None:
     assert cache_dir.is_relative_to(Path(tempfile.gettempdir()).resolve())
     assert cache_dir.name.startswith("fugong-jieba-")
     assert not cache_dir.is_relative_to(Path(sysconfig.get_paths()["purelib"]).resolve())
+
+
+def _many_posts() -> list[str]:
+    places = ["萝岗", "夏港", "联和", "永和", "长岭"]
+    return [
+        f"{places[i % 5]}{i}栋今天开始核酸检测，居民请带好身份证，不要聚集！第{i % 7}批"
+        for i in range(120)
+    ]
+
+
+@pytest.fixture
+def one_worker(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from fugong.opinion.text import segment
+
+    monkeypatch.setattr(segment, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(segment, "_CHUNK", 7)
+    monkeypatch.setattr(workers, "worker_count", lambda: 1)
+    segment.clear_caches()
+    yield segment
+    workers.stop_workers()
+    segment.clear_caches()
+
+
+def test_a_worker_process_cuts_exactly_as_this_process(one_worker: Any) -> None:
+    segment = one_worker
+    texts = _many_posts()
+    assert workers.start_workers() == 1
+    (worker,) = workers.live_workers()
+    with worker.lock:
+        worker.send("cut", texts[:10])
+        cuts = worker.receive("cuts")
+    assert cuts == [list(segment._cut_uncached(t)) for t in texts[:10]]
+    segment.segment_many(texts)
+    assert [segment.cut(t) for t in texts] == [list(segment._cut_uncached(t)) for t in texts]
+
+
+def test_a_dead_worker_costs_nothing_but_time(
+    one_worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    segment = one_worker
+    texts = _many_posts()
+    assert workers.start_workers() == 1
+    (worker,) = workers.live_workers()
+    worker.proc.kill()
+    worker.proc.wait()
+    # This process cuts slowly, so that the sharing hands the (dead) worker some chunks.
+    cut_here = segment._cut_uncached
+
+    def slow_cut(text: str) -> tuple[str, ...]:
+        time.sleep(0.002)
+        return cut_here(text)
+
+    monkeypatch.setattr(segment, "_cut_uncached", slow_cut)
+    segment.segment_many(texts)
+    assert [segment.cut(t) for t in texts] == [list(segment._cut_uncached(t)) for t in texts]
+    # The broken worker is replaced by a fresh one on the next large batch.
+    assert worker.broken and workers.live_workers()[0] is not worker
+
+
+def test_the_environment_caps_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(workers.WORKERS_ENV, "0")
+    assert workers.worker_count() == 0 and workers.live_workers() == []
+    assert workers.start_workers() == 0
+    monkeypatch.setenv(workers.WORKERS_ENV, "lots")  # malformed: ignored
+    assert workers.worker_count() == max(0, min(len(os.sched_getaffinity(0)), 4) - 1)

@@ -11,9 +11,12 @@ Method:
   shingle sets is checked against ``threshold``. LSH only prunes; the decision is exact, so the
   result does not depend on hash luck beyond missing a rare candidate pair.
 * Pairs that pass are merged with union-find (transitively: A~B and B~C puts A, B, C together).
-  Within an LSH bucket of more than 64 posts a post is compared with one member per group seen
-  there so far, which keeps viral reposts linear; a post similar only to a non-representative
-  member of a group is still joined whenever they share another, smaller bucket.
+  Every pair sharing a bucket of up to 1,024 posts is checked, in bulk: the shingle sets are the
+  rows of a sparse 0/1 matrix, so intersections are row products (scipy), and the bands are
+  bucketed by sorting (numpy) rather than post by post. Within a bucket of more than 1,024 posts
+  a post is compared with one member per group seen there so far, which keeps viral reposts
+  linear; a post similar only to a non-representative member of a group is still joined whenever
+  they share another, smaller bucket.
 
 Group ids are stable: a group's representative is its earliest member in input order (callers pass
 posts in time order), and the id is derived from the representative's fingerprint. Appending
@@ -37,12 +40,14 @@ __all__ = [
     "DuplicateGroup",
     "fingerprint",
     "group_duplicates",
+    "group_keys",
     "jaccard",
     "minhash_signature",
     "shingles",
 ]
 
 _ALL_PAIRS_MAX = 64
+_PRODUCT_MAX = 1024
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,29 @@ def _signatures(
     return out
 
 
+def _signatures_of_rows(
+    hashes: npt.NDArray[np.uint64],
+    lengths: npt.NDArray[np.int64],
+    num_perm: int,
+    seed: int,
+    chunk: int = 2048,
+) -> npt.NDArray[np.uint64]:
+    """:func:`_signatures` of sets given as their shingles' 64-bit hashes, concatenated row
+    after row (``lengths`` per row, none empty). The minimum ignores order, so this equals
+    :func:`minhash_signature` of each set."""
+    xor, mult = _hash_family(num_perm, seed)
+    out = np.empty((len(lengths), num_perm), dtype=np.uint64)
+    ends = np.cumsum(lengths)
+    for start in range(0, len(lengths), chunk):
+        stop = min(start + chunk, len(lengths))
+        lo = int(ends[start - 1]) if start else 0
+        x = hashes[lo : int(ends[stop - 1])]
+        hashed = (x[None, :] ^ xor[:, None]) * mult[:, None]
+        offsets = ends[start:stop] - lengths[start:stop] - lo
+        out[start:stop] = np.minimum.reduceat(hashed, offsets, axis=1).T
+    return out
+
+
 class _UnionFind:
     def __init__(self, n: int) -> None:
         self.parent = list(range(n))
@@ -149,6 +177,57 @@ class _UnionFind:
             # Keep the smaller index as root so the representative is the earliest post.
             lo, hi = (ra, rb) if ra < rb else (rb, ra)
             self.parent[hi] = lo
+
+
+def _band_keys(sigs: npt.NDArray[np.uint64], bands: int) -> npt.NDArray[np.uint64]:
+    """One 64-bit key per (post, band): the band's rows mixed by odd multipliers.
+
+    Equal bands always give equal keys; unequal bands collide with probability about 2^-64,
+    and a collision only adds a candidate pair, which the exact check then rejects.
+    """
+    rows = sigs.shape[1] // bands
+    mult = _hash_family(rows, 7)[1]
+    parts = sigs.reshape(len(sigs), bands, rows)
+    with np.errstate(over="ignore"):
+        mixed = parts * mult[None, None, :]
+        out = mixed[:, :, 0].copy()
+        for r in range(1, rows):
+            out = (out ^ (out >> np.uint64(29))) * np.uint64(0x9E3779B97F4A7C15) + mixed[:, :, r]
+    return out
+
+
+def _bucket_runs(
+    keys: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Rows sorted by key (stable, so ascending row within a key), and the start and length of
+    every run of two or more equal keys in that order."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    lengths = np.diff(np.concatenate((starts, [len(ordered)])))
+    multi = lengths > 1
+    return order.astype(np.int64), starts[multi], lengths[multi]
+
+
+def _pairs_within(
+    order: npt.NDArray[np.int64], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Every pair (earlier, later) of rows inside each run, as an (m, 2) array."""
+    if not len(starts):
+        return np.empty((0, 2), dtype=np.int64)
+    run_of = np.full(len(order), -1, dtype=np.int64)
+    for_runs = np.repeat(np.arange(len(starts)), lengths)
+    positions = np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lengths, strict=True)])
+    run_of[positions] = for_runs
+    out = []
+    # Offset k pairs each position with the one k further on when both are in the same run;
+    # runs are at most _ALL_PAIRS_MAX long, so this is a bounded number of vector passes.
+    for k in range(1, int(lengths.max())):
+        same = np.flatnonzero((run_of[:-k] == run_of[k:]) & (run_of[:-k] >= 0))
+        if not len(same):
+            break
+        out.append(np.stack((order[same], order[same + k]), axis=1))
+    return np.concatenate(out) if out else np.empty((0, 2), dtype=np.int64)
 
 
 def group_duplicates(
@@ -173,60 +252,159 @@ def group_duplicates(
         raise ValueError("threshold must be in (0, 1]")
     if num_perm % bands:
         raise ValueError("bands must divide num_perm")
-    rows = num_perm // bands
-    n = len(texts)
-    keys = [compact_key(t) for t in texts]
-    prints = [hashlib.sha256(k.encode("utf-8")).hexdigest() for k in keys]
+    return group_keys(
+        [compact_key(t) for t in texts],
+        threshold=threshold,
+        shingle_size=shingle_size,
+        num_perm=num_perm,
+        bands=bands,
+        seed=seed,
+    )
+
+
+def group_keys(
+    keys: Sequence[str],
+    *,
+    threshold: float = 0.6,
+    shingle_size: int = 2,
+    num_perm: int = 128,
+    bands: int = 32,
+    seed: int = 1,
+) -> list[DuplicateGroup]:
+    """:func:`group_duplicates` of texts given as their :func:`~.normalise.compact_key`
+    (for a caller that has the keys already, such as a worker process)."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError("threshold must be in (0, 1]")
+    if num_perm % bands:
+        raise ValueError("bands must divide num_perm")
+    n = len(keys)
     uf = _UnionFind(n)
 
     # Exact duplicates first: cheap, and it keeps repeated keys out of the MinHash work.
     first_of: dict[str, int] = {}
     uniques: list[int] = []
-    for i, fp in enumerate(prints):
-        if fp in first_of:
-            uf.union(first_of[fp], i)
-        else:
-            first_of[fp] = i
+    for i, k in enumerate(keys):
+        first = first_of.get(k)
+        if first is None:
+            first_of[k] = i
             uniques.append(i)
+        else:
+            uf.union(first, i)
 
-    sets = {i: shingles(keys[i], shingle_size) for i in uniques}
-    # A post with no shingles (only emoji/URL) can only be an exact duplicate.
-    live = [i for i in uniques if sets[i]]
-    sigs = _signatures([sets[i] for i in live], num_perm, seed)
-    buckets: dict[tuple[int, bytes], list[int]] = defaultdict(list)
-    for row, i in enumerate(live):
-        sig = sigs[row]
-        for b in range(bands):
-            buckets[(b, sig[b * rows : (b + 1) * rows].tobytes())].append(i)
+    # Shingles as ids into one vocabulary: the rows of a sparse post × shingle matrix. A post
+    # with no shingles (only emoji/URL) can only be an exact duplicate.
+    vocab: dict[str, int] = {}
+    flat: list[int] = []
+    lengths: list[int] = []
+    live: list[int] = []
+    for i in uniques:
+        key = keys[i]
+        grams = (
+            shingles(key, shingle_size)
+            if len(key) <= shingle_size
+            else {key[j : j + shingle_size] for j in range(len(key) - shingle_size + 1)}
+        )
+        if grams:
+            live.append(i)
+            lengths.append(len(grams))
+            flat.extend(vocab.setdefault(g, len(vocab)) for g in grams)
+    if len(live) < 2:
+        return _groups(uf, keys)
+    ids = np.asarray(flat, dtype=np.int64)
+    indptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    sizes = np.asarray(lengths, dtype=np.int64)
+    gram_hashes = np.fromiter((_hash64(g) for g in vocab), dtype=np.uint64, count=len(vocab))
+    sigs = _signatures_of_rows(gram_hashes[ids], sizes, num_perm, seed)
+    band_keys = _band_keys(sigs, bands)
+
+    small: list[npt.NDArray[np.int64]] = []
+    big: list[list[int]] = []
+    for band in range(bands):
+        order, starts, runs = _bucket_runs(band_keys[:, band])
+        fits = runs <= _ALL_PAIRS_MAX
+        small.append(_pairs_within(order, starts[fits], runs[fits]))
+        big.extend(
+            order[s : s + m].tolist() for s, m in zip(starts[~fits], runs[~fits], strict=True)
+        )
+
+    from scipy import sparse
+
+    matrix = sparse.csr_matrix(
+        (np.ones(len(ids), dtype=np.int32), ids, indptr), shape=(len(live), len(vocab))
+    )
+    # Small buckets (the usual case): every pair, each checked once however many buckets it
+    # shares, all at once: |A ∩ B| is the row product of the 0/1 post × shingle matrix.
+    # Pairs are unique as one integer each (a 1-D unique is much faster than a row unique).
+    code = np.unique(np.concatenate(small) @ np.array([len(live), 1], dtype=np.int64))
+    pairs = np.stack((code // len(live), code % len(live)), axis=1)
+    if len(pairs):
+        inter = np.asarray(
+            matrix[pairs[:, 0]].multiply(matrix[pairs[:, 1]]).sum(axis=1), dtype=np.int64
+        ).ravel()
+        union = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter
+        for a, b in pairs[inter >= threshold * union].tolist():
+            uf.union(live[a], live[b])
+
+    # A big bucket (often a common phrase, or a viral post's reposts) of up to _PRODUCT_MAX
+    # posts: all pairs too, from one sparse product of its rows (a k × k table).
+    huge: list[list[int]] = []
+    for members in big:
+        if len(members) > _PRODUCT_MAX:
+            huge.append(members)
+            continue
+        rows = matrix[members]
+        inter_k = np.asarray((rows @ rows.T).todense(), dtype=np.int64)
+        size_k = sizes[members]
+        union_k = size_k[:, None] + size_k[None, :] - inter_k
+        for a, b in np.argwhere(np.triu(inter_k >= threshold * union_k, 1)).tolist():
+            uf.union(live[members[a]], live[members[b]])
+
+    # In a bucket bigger still compare each post with one member per group already seen there,
+    # not with every member: a viral post's thousands of reposts share buckets, and all pairs
+    # would be quadratic. A post similar only to a non-representative member of a group is
+    # still joined whenever they share another, smaller bucket.
+    row_sets: dict[int, frozenset[int]] = {}
+
+    def row_set(r: int) -> frozenset[int]:
+        got = row_sets.get(r)
+        if got is None:
+            got = row_sets[r] = frozenset(flat[indptr[r] : indptr[r + 1]])
+        return got
 
     checked: set[tuple[int, int]] = set()
-    for members in buckets.values():
-        if len(members) < 2:
-            continue
-        # In a big bucket compare each post with one member per group already seen there, not
-        # with every member: a viral post's thousand reposts share buckets, and all-pairs would
-        # be quadratic. Small buckets (the usual case) compare all pairs.
-        sparse = len(members) > _ALL_PAIRS_MAX
+    find = uf.find
+    for members in huge:
         reps: list[int] = []
-        for pos, m in enumerate(members):
+        for m in members:
             joined = False
-            for r in reps if sparse else members[:pos]:
-                if uf.find(r) == uf.find(m):
+            root, lm = find(live[m]), lengths[m]
+            for r in reps:
+                if find(live[r]) == root:
                     joined = True
                     continue
-                if (r, m) in checked:
+                lr = lengths[r]
+                if min(lm, lr) < threshold * max(lm, lr) or (r, m) in checked:
                     continue
                 checked.add((r, m))
-                if jaccard(sets[r], sets[m]) >= threshold:
-                    uf.union(r, m)
+                common = len(row_set(r) & row_set(m))
+                if common >= threshold * (lm + lr - common):
+                    uf.union(live[r], live[m])
+                    root = find(live[m])
                     joined = True
-            if sparse and not joined:
+            if not joined:
                 reps.append(m)
+    return _groups(uf, keys)
 
+
+def _groups(uf: _UnionFind, keys: Sequence[str]) -> list[DuplicateGroup]:
     grouped: dict[int, list[int]] = defaultdict(list)
-    for i in range(n):
+    for i in range(len(keys)):
         grouped[uf.find(i)].append(i)
     return [
-        DuplicateGroup(group_id="dup-" + prints[root][:16], representative=root, members=tuple(m))
+        DuplicateGroup(
+            group_id="dup-" + hashlib.sha256(keys[root].encode("utf-8")).hexdigest()[:16],
+            representative=root,
+            members=tuple(m),
+        )
         for root, m in sorted(grouped.items())
     ]

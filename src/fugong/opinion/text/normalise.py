@@ -45,6 +45,8 @@ _REPOST_CHAIN = re.compile(r"//\s*@[^\s:：]{1,30}\s*[:：].*$", re.DOTALL)
 _MENTION = re.compile(r"@[\w\u4e00-\u9fff\-]{1,30}")
 _REPOST_PREFIX = re.compile(r"^\s*(?:转发|转|repost|rt)\s*[:：]?\s*", re.IGNORECASE)
 _HASHTAG_MARK = re.compile(r"#([^#\s]{1,40})#")
+# For str patterns, \w is exactly the characters for which str.isalnum() holds, plus "_".
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 # OpenCC's pure-Python converter is not documented as thread-safe; one instance per thread.
 _local = threading.local()
@@ -142,7 +144,7 @@ def compact_key(text: str) -> str:
     Punctuation, emoji, symbols and spaces are dropped, so two posts that differ only in those
     have the same key. Used by exact dedup and by the rumour matcher.
     """
-    return "".join(ch for ch in analysis_text(text).lower() if ch.isalnum())
+    return _NOT_ALNUM.sub("", analysis_text(text).lower())
 
 
 def author_hash(handle: str, key: bytes | str) -> str:

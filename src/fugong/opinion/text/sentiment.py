@@ -130,6 +130,12 @@ def _lexicon() -> dict[str, float]:
     return {**pos, **{w: -v for w, v in neg.items()}}
 
 
+@lru_cache(maxsize=1)
+def _lexicon_prefixes() -> frozenset[str]:
+    """Every non-empty prefix of every lexicon word (the words themselves included)."""
+    return frozenset(w[:k] for w in _lexicon() for k in range(1, len(w) + 1))
+
+
 class LexiconSentiment:
     """The lexicon baseline as a :class:`Predictor`. See the module docstring for the rule."""
 
@@ -142,27 +148,36 @@ class LexiconSentiment:
     def matches(self, toks: Sequence[str]) -> list[tuple[str, float]]:
         """Each sentiment phrase found in ``toks`` with its weight after negation and degree."""
         lexicon = _lexicon()
+        heads = _lexicon_prefixes()
         found: list[tuple[str, float]] = []
-        i = 0
-        while i < len(toks):
+        n = len(toks)
+        i = 0  # positions before i are inside an earlier match
+        # A phrase can only start at a token that is itself a prefix of some lexicon word; the
+        # longest run of up to _MAX_PHRASE_TOKENS tokens that is a lexicon word is taken, and a
+        # run can only grow into one while its text is still such a prefix.
+        for start in [k for k, t in enumerate(toks) if t in heads]:
+            if start < i:
+                continue
             match_len, weight = 0, 0.0
-            for span in range(min(_MAX_PHRASE_TOKENS, len(toks) - i), 0, -1):
-                w = lexicon.get("".join(toks[i : i + span]))
+            phrase = ""
+            for span in range(1, min(_MAX_PHRASE_TOKENS, n - start) + 1):
+                phrase += toks[start + span - 1]
+                if phrase not in heads:
+                    break
+                w = lexicon.get(phrase)
                 if w is not None:
                     match_len, weight = span, w
-                    break
             if not match_len:
-                i += 1
                 continue
-            j = i - 1
-            while j >= 0 and j >= i - self.window and not _CLAUSE_BREAK.match(toks[j]):
+            j = start - 1
+            while j >= 0 and j >= start - self.window and not _CLAUSE_BREAK.match(toks[j]):
                 if toks[j] in NEGATIONS:
                     weight = -weight
                 elif toks[j] in DEGREES:
                     weight *= DEGREES[toks[j]]
                 j -= 1
-            found.append(("".join(toks[i : i + match_len]), weight))
-            i += match_len
+            found.append(("".join(toks[start : start + match_len]), weight))
+            i = start + match_len
         return found
 
     def score_tokens(self, toks: Sequence[str]) -> float:
@@ -196,13 +211,14 @@ def features(text: str) -> list[str]:
     all_toks = cut(text)
     toks = tokens(text)
     feats = list(toks)
+    content = set(toks)
     negated = False
     for t in all_toks:
         if _CLAUSE_BREAK.match(t):
             negated = False
         elif t in NEGATIONS:
             negated = True
-        elif negated and t in toks:
+        elif negated and t in content:
             feats.append("NOT_" + t)
     # The lexicon's verdicts (after negation) are features too: the lexicon carries knowledge
     # that a few hundred labelled posts cannot, and the model learns how far to trust it.
@@ -269,20 +285,24 @@ class Model:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         # (row, column, value) of the non-zero features, transformed as in training: raw
         # counts for nb; log1p(count) x idf, each row scaled to unit length, for logreg.
-        rows: list[int] = []
-        cols: list[int] = []
-        counts: list[float] = []
+        # Every post's features in one flat list, looked up in one pass; the count of each
+        # (post, column) pair is then one numpy unique over pair codes (features outside the
+        # vocabulary are dropped), which is what a Counter per post would give.
         vocab = self.vocabulary
-        for r, text in enumerate(texts):
-            for f, c in Counter(features(text)).items():
-                col = vocab.get(f)
-                if col is not None:
-                    rows.append(r)
-                    cols.append(col)
-                    counts.append(c)
-        row_a = np.asarray(rows, dtype=np.int64)
-        col_a = np.asarray(cols, dtype=np.int64)
-        val_a = np.asarray(counts, dtype=np.float64)
+        flat: list[str] = []
+        lengths: list[int] = []
+        for text in texts:
+            f = features(text)
+            flat.extend(f)
+            lengths.append(len(f))
+        col_all = np.fromiter((vocab.get(f, -1) for f in flat), dtype=np.int64, count=len(flat))
+        row_all = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        known = col_all >= 0
+        width = max(len(vocab), 1)
+        codes, counts = np.unique(row_all[known] * width + col_all[known], return_counts=True)
+        row_a = codes // width
+        col_a = codes % width
+        val_a = counts.astype(np.float64)
         if self.algorithm == "logreg":
             assert self.idf is not None
             val_a = np.log1p(val_a) * self.idf[col_a]
