@@ -149,6 +149,13 @@ def test_cdc_pages_search_and_acknowledge(client: TestClient, session: Session, 
     assert r.status_code == 403  # no CSRF token
     api = client.get(f"/api/v1/opinion/alerts/{alert.id}").json()
     assert api["status"] == "acknowledged" and len(api["posts"]) == 15
+    # A post behind the alert, in full: its model, its alert, and a 404 for no such post.
+    post_id = api["posts"][0]["id"]
+    r = client.get(f"/opinion/posts/{post_id}")
+    assert r.status_code == 200 and " style=" not in r.text
+    assert f'href="/opinion/alerts/{alert.id}"' in r.text and "全文" in r.text
+    assert "模型 " in r.text and "未标注" in r.text
+    assert client.get("/opinion/posts/999999").status_code == 404
 
 
 def test_other_roles_get_403_on_pages_and_it_is_audited(
@@ -158,12 +165,13 @@ def test_other_roles_get_403_on_pages_and_it_is_audited(
     login(client, official.username)
     assert client.get("/opinion").status_code == 403
     assert client.get("/opinion/reports/2020-W10.pdf").status_code == 403
+    assert client.get("/opinion/posts/1").status_code == 403
     rows = session.scalars(
         select(AuditLog.detail).where(
             AuditLog.action == "opinion.denied", AuditLog.actor_id == official.id
         )
     ).all()
-    assert rows == ["GET /opinion", "GET /opinion/reports/2020-W10.pdf"]
+    assert rows == ["GET /opinion", "GET /opinion/reports/2020-W10.pdf", "GET /opinion/posts/1"]
 
 
 def test_label_train_and_report_through_the_pages(

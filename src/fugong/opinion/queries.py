@@ -214,6 +214,22 @@ def group_members(session: Session, post: OpinionPost) -> list[OpinionPost]:
     )
 
 
+def alerts_for_post(session: Session, post: OpinionPost) -> list[OpinionAlert]:
+    """The alerts this post stands behind, newest first."""
+    return list(
+        session.scalars(
+            select(OpinionAlert)
+            .join(OpinionAlertPost, OpinionAlertPost.alert_id == OpinionAlert.id)
+            .where(OpinionAlertPost.post_id == post.id)
+            .order_by(OpinionAlert.day.desc(), OpinionAlert.id.desc())
+        )
+    )
+
+
+def label_of(session: Session, post: OpinionPost) -> OpinionLabel | None:
+    return session.get(OpinionLabel, post.id)
+
+
 @dataclass
 class TopicRow:
     label: str

@@ -166,6 +166,26 @@ def posts(
     )
 
 
+@router.get("/posts/{post_id}", response_class=HTMLResponse)
+def post_detail(request: Request, post_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    """One post in full: where it came from, how it was scored and by which model, its label,
+    the reposts grouped with it and the alerts it stands behind."""
+    _cdc(request, session, user)
+    post = queries.get_post(session, actor=user, post_id=post_id)
+    members = queries.group_members(session, post)
+    return _page(
+        request,
+        "opinion/post_detail.html",
+        user,
+        tab="posts",
+        post=post,
+        members=[m for m in members if m.id != post.id],
+        group_size=len(members),
+        alerts=queries.alerts_for_post(session, post),
+        label=queries.label_of(session, post),
+    )
+
+
 # -- topics ----------------------------------------------------------------------------------
 
 
