@@ -5,10 +5,11 @@ demand, so that even tier 1 is short) and prints, in one run:
 
 * **ours**: ``allocate(problem)``, the whole plan: input checks, all three tiers' exact fair
   shares (Fujishige decomposition on the compressed networks, each round one exact compiled
-  max flow on the union of all items' open parts), whole
-  units, the cheapest routing, every request's allocation and fair fill, every routed line,
-  tier totals and the cost. The plan holds its per-record results as columns and builds the
-  ``RequestResult`` / ``PlanLine`` objects on first access, so the script also prints the time
+  max flow on the union of all items' open parts), whole units (two augmentations per tier of
+  one compiled master flow on that union), the cheapest routing, every request's allocation
+  and fair fill, every routed line, tier totals and the cost. The plan holds its per-record
+  results as columns and builds the ``RequestResult`` / ``PlanLine`` objects on first access,
+  so the script also prints the time
   *including* building all of them (``plan.requests`` and ``plan.lines``), and that ratio too;
 * **HiGHS** (highspy): only the *first* LP of the textbook max-min method for tier 1 (maximise
   the smallest fill ``t``), built sparsely with one variable per eligible (offer, request) pair,

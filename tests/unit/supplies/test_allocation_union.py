@@ -2,19 +2,21 @@
 
 ``UnionNetwork.max_flow`` hands 32-bit capacities to scipy and reaches exact results on
 capacities up to 2^62 by capacity scaling; these tests compare it with ``FlowGraph`` (plain
-Python integers) on random unions, and the engine's union path with its all-Python path.
+Python integers) on random unions, its incremental master flow (``UnionFlow``) likewise, and
+the engine's union path with its all-Python path.
 """
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
 import pytest
 
-from fugong.supplies.allocation import Offer, Problem, Request, allocate, engine
+from fugong.supplies.allocation import Offer, Plan, Problem, Request, allocate, engine
 from fugong.supplies.allocation._flow import FlowGraph
-from fugong.supplies.allocation._union import INF, ItemNet, UnionNetwork
+from fugong.supplies.allocation._union import INF, ItemNet, UnionFlow, UnionNetwork
 
 
 def random_item(rng: random.Random) -> ItemNet:
@@ -75,6 +77,43 @@ def test_union_flow_is_exact_on_large_capacities(seed: int) -> None:
     assert reach.tolist() == seen
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_master_flow_augments_without_lowering_delivered_amounts(seed: int) -> None:
+    rng = random.Random(seed)
+    top = rng.choice((10, 2**31 + 5, 2**45))
+    nets = [
+        ItemNet(n, [(g, rng.randint(0, top)) for g, _ in groups], internal, chain)
+        for n, groups, internal, chain in (random_item(rng) for _ in range(rng.randint(1, 4)))
+    ]
+    union = UnionNetwork(nets)
+    master = UnionFlow(union)
+    chain = np.asarray(
+        [off + c for net, off in zip(nets, union.offset, strict=True) for c in net.chain],
+        dtype=np.int64,
+    )
+    edges = union.sink_edge[chain]
+    sink_cap = np.zeros(union.n, dtype=np.int64)
+    part = np.full(union.n, -1, dtype=np.int64)
+    for i, (net, off) in enumerate(zip(nets, union.offset, strict=True)):
+        part[off + 2 : off + net.n_nodes] = i
+    before = master.edge_flow(edges)
+    for _ in range(4):
+        by = np.asarray([rng.randint(0, top) for _ in chain], dtype=np.int64)
+        master.raise_sink(chain, by)
+        sink_cap[chain] += by
+        master.augment()
+        now = master.edge_flow(edges)
+        assert (now >= before).all(), "a delivered amount was lowered"
+        assert (now <= sink_cap[chain]).all()
+        values, _seen = reference(nets, union, union.supply, sink_cap, part)
+        for net, off, value in zip(nets, union.offset, values, strict=True):
+            assert (
+                sum(int(master.edge_flow(union.sink_edge[[off + c]])[0]) for c in net.chain)
+                == value
+            )
+        before = now
+
+
 def district_problem(seed: int, n_requests: int, scale: int) -> Problem:
     """A small district round; ``scale`` multiplies quantities (large ones stress scaling)."""
     rng = random.Random(seed)
@@ -106,17 +145,43 @@ def district_problem(seed: int, n_requests: int, scale: int) -> Problem:
     return Problem(offers, requests)
 
 
+def check_plan(problem: Problem, plan: Plan) -> None:
+    """Lines are eligible, within stock, add up to the allocations; allocations are the floor
+    or the ceiling of the fair share."""
+    offers = {o.id: o for o in problem.offers}
+    requests = {r.id: r for r in problem.requests}
+    used: dict[str, int] = {}
+    got: dict[str, int] = {}
+    for line in plan.lines:
+        o, r = offers[line.offer], requests[line.request]
+        assert line.quantity > 0 and o.item == r.item and r.region in o.regions
+        assert r.max_unit_price is None or o.unit_price <= r.max_unit_price
+        used[o.id] = used.get(o.id, 0) + line.quantity
+        got[r.id] = got.get(r.id, 0) + line.quantity
+    assert all(u <= offers[oid].quantity for oid, u in used.items())
+    for res in plan.requests:
+        assert got.get(res.id, 0) == res.allocated
+        assert math.floor(res.share) <= res.allocated <= math.ceil(res.share)
+
+
 @pytest.mark.parametrize("seed", range(30))
 @pytest.mark.parametrize("scale", [1, 997, 10**9])
-def test_union_path_gives_the_python_path_plan(
+def test_union_path_meets_the_spec_like_the_python_path(
     seed: int, scale: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The whole-unit amounts and routes are not unique (the spec fixes the shares, the
+    # floor-or-ceiling rule, the tier totals and the least cost), so the two paths may pick
+    # different plans; everything the spec fixes must agree.
     problem = district_problem(seed, 60, scale)
     fast = allocate(problem)
+    assert allocate(problem) == fast  # deterministic
     monkeypatch.setattr(engine, "LIMIT", 0)  # no item fits: every item takes the Python flows
     slow = allocate(problem)
-    assert fast == slow
     assert [r.fair_fill for r in fast.requests] == [r.fair_fill for r in slow.requests]
+    assert fast.tiers == slow.tiers
+    assert fast.cost == pytest.approx(slow.cost, rel=1e-12)
+    check_plan(problem, fast)
+    check_plan(problem, slow)
 
 
 def test_items_beyond_the_union_limit_use_python_integers() -> None:

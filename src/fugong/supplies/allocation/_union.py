@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-__all__ = ["INF", "LIMIT", "ItemNet", "UnionNetwork"]
+__all__ = ["INF", "LIMIT", "ItemNet", "UnionFlow", "UnionNetwork"]
 
 INF = 1 << 62  # capacity of an internal (uncapacitated) edge
 LIMIT = 1 << 61  # the sum of all source capacities of one flow must stay below this
@@ -59,6 +59,7 @@ class UnionNetwork:
         import numpy as np
 
         self.offset: list[int] = []
+        self.internal_start: list[int] = []  # edge index of each item's first internal edge
         tails: list[int] = []
         heads: list[int] = []
         supply: list[tuple[int, int]] = []
@@ -70,6 +71,7 @@ class UnionNetwork:
                 tails.append(0)
                 heads.append(off + node)
                 supply.append((off + node, qty))
+            self.internal_start.append(len(tails))
             for u, v in net.internal:
                 tails.append(off + u)
                 heads.append(off + v)
@@ -87,6 +89,8 @@ class UnionNetwork:
         self.supply = np.zeros(n, dtype=np.int64)
         for node, qty in supply:
             self.supply[node] = qty
+        self.sink_edge = np.full(n, -1, dtype=np.int64)  # chain node -> its edge to the sink
+        self.sink_edge[tail[self.is_sink]] = np.flatnonzero(self.is_sink)
         # Every edge and its reverse are entries of one CSR structure (scipy keeps it as is
         # when every reverse is present), so a flow's values line up with our positions.
         m = tail.size
@@ -102,6 +106,10 @@ class UnionNetwork:
         assert not same.any(), "two edges join the same pair of nodes"
         self.indptr = np.searchsorted(self.rows, np.arange(n + 1)).astype(np.int32)
         self.nnz = 2 * m
+        # Residual edges into the source or out of the sink: no augmenting path uses one, so
+        # they are handed to scipy as zero (cuts, hence flow values, are unchanged) and no
+        # flow on a source or sink edge is ever lowered, whatever scipy's path order.
+        self.useless = (self.indices == 0) | (self.rows == 1)
         # Phase step: m * 2^step must stay below _CLIP / 2 (see the module docstring).
         self.step = max(1, 29 - self.nnz.bit_length())
 
@@ -118,7 +126,7 @@ class UnionNetwork:
         """
         import numpy as np
         from scipy.sparse import csr_matrix
-        from scipy.sparse.csgraph import breadth_first_order, maximum_flow
+        from scipy.sparse.csgraph import breadth_first_order
 
         cap = np.zeros(self.tail.size, dtype=np.int64)
         src, snk, mid = self.is_source, self.is_sink, self.is_internal
@@ -130,18 +138,8 @@ class UnionNetwork:
         res[self.fwd] = cap
         total = int(cap[src].sum())
         assert total < LIMIT, "source capacities beyond the union's range"
-        k = max(0, total.bit_length() - 30)
+        self._augment(res, total)
         shape = (self.n, self.n)
-        while total:
-            rounded = np.minimum(res >> k, _CLIP).astype(np.int32)
-            graph = csr_matrix((rounded, self.indices, self.indptr), shape=shape)
-            result = maximum_flow(graph, 0, 1, method="dinic")
-            assert result.flow.nnz == self.nnz, "the flow must keep our CSR structure"
-            if result.flow_value:
-                res -= result.flow.data.astype(np.int64) << k
-            if k == 0:
-                break
-            k = max(0, k - self.step)
         live = res > 0
         counts = np.bincount(self.rows[live], minlength=self.n)
         indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
@@ -155,3 +153,62 @@ class UnionNetwork:
         into_sink = np.zeros(self.n, dtype=np.int64)
         into_sink[self.tail[snk]] = flow[snk]
         return into_sink, reach
+
+    def _augment(self, res: NDArray[np.int64], total: int) -> None:
+        """Augment the flow whose residual capacities (CSR order) are ``res`` to a maximum
+        one, in place; ``total`` bounds what can still flow. No flow on a source or sink edge is
+        lowered (see ``useless``)."""
+        import numpy as np
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import maximum_flow
+
+        k = max(0, total.bit_length() - 30)
+        shape = (self.n, self.n)
+        while total:
+            rounded = np.minimum(res >> k, _CLIP).astype(np.int32)
+            rounded[self.useless] = 0
+            graph = csr_matrix((rounded, self.indices, self.indptr), shape=shape)
+            result = maximum_flow(graph, 0, 1, method="dinic")
+            assert result.flow.nnz == self.nnz, "the flow must keep our CSR structure"
+            if result.flow_value:
+                res -= result.flow.data.astype(np.int64) << k
+            if k == 0:
+                break
+            k = max(0, k - self.step)
+
+
+class UnionFlow:
+    """A flow on a :class:`UnionNetwork` kept across calls (the engine's master flow).
+
+    Every group has its full supply and every internal edge is uncapacitated; sink
+    capacities start at zero and only rise (:meth:`raise_sink`). :meth:`augment` makes the
+    flow maximum again without lowering any flow into the sink, so amounts delivered once
+    (lower bounds, earlier tiers) stay delivered.
+    """
+
+    def __init__(self, net: UnionNetwork) -> None:
+        import numpy as np
+
+        self.net = net
+        cap = np.where(net.is_internal, INF, 0).astype(np.int64)
+        cap[net.is_source] = net.supply[net.head[net.is_source]]
+        assert int(cap[net.is_source].sum()) < LIMIT, "supplies beyond the union's range"
+        self.cap = cap
+        self.res = np.zeros(net.nnz, dtype=np.int64)
+        self.res[net.fwd] = cap
+
+    def raise_sink(self, nodes: NDArray[np.int64], by: NDArray[np.int64]) -> None:
+        """Raise the sink capacity of chain ``nodes`` by ``by`` (non-negative)."""
+        edges = self.net.sink_edge[nodes]
+        self.cap[edges] += by
+        self.res[self.net.fwd[edges]] += by
+
+    def augment(self) -> None:
+        """Augment to a maximum flow (see the class docstring)."""
+        net = self.net
+        left = int(self.res[net.fwd[net.is_source]].sum())
+        net._augment(self.res, left)
+
+    def edge_flow(self, edges: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The flow on the given edges (indices into the union's edge arrays)."""
+        return self.cap[edges] - self.res[self.net.fwd[edges]]

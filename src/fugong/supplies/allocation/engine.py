@@ -77,17 +77,24 @@ Items never interact, so each item is solved on its own network.
    order. Earlier tiers' routes may change here: the tiers constrain amounts, not routes.
 
 Everything above runs on the compressed networks, whose size does not grow with the number of
-requests. Step 2's results are unique, so it may use any exact maximum flow: the networks of
-all items (and later all open parts of their decompositions) are disjoint, so each round of
-the decomposition is *one* flow on their union, run by scipy's compiled Dinic with exact
-capacity scaling (:mod:`._union`; each round starts from zero with the earlier tiers' amounts
-as capacities, see :func:`_fair_union`). Items whose scaled capacities would not fit the
-union's 2^61 budget keep the per-item Python-integer flows of :class:`~._flow.FlowGraph`.
-Steps 3 and 4 stay on those Python flows on purpose: the whole-unit amounts are *not* unique
-(the spec allows any floor-or-ceiling plan with the tier maximum; reversing the order of the
-offer groups alone changes 4-13% of the allocations of a bench round), and which one is picked
-depends on that Dinic's path order, so keeping it keeps every plan identical to what earlier
-versions produced.
+requests. The networks of all items are disjoint, so each flow is *one* flow on their union,
+run by scipy's compiled Dinic with exact capacity scaling (:mod:`._union`):
+
+* step 2's results are unique, so it may use any exact maximum flow: each round of the
+  decomposition (all open parts of all items) is one flow from zero, with the earlier tiers'
+  amounts as capacities (see :func:`_fair_union`);
+* step 3 keeps one *master* flow on the union (:class:`~._union.UnionFlow`) and raises its
+  sink capacities to the floors, then the ceilings, of all items' classes of the tier at once
+  (:func:`_settle_union`), two augmentations per tier;
+* step 4: in a shortage item (the amounts take every unit on offer) the master flow is the
+  routing; otherwise the item is routed by the cheapest-first augmentations on its own
+  Python-integer :class:`~._flow.FlowGraph`, built only then.
+
+Items whose scaled capacities would not fit the union's 2^61 budget run steps 2-4 on their
+own Python-integer flows. The whole-unit amounts and the routes are not unique (the spec allows
+any floor-or-ceiling plan with the tier maximum and the least cost), and which one is picked
+depends on the flows' path order: the union and the Python flows may pick different plans,
+both meeting the spec; each is deterministic.
 
 Per-request bookkeeping
 =======================
@@ -115,7 +122,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from fugong.supplies.allocation._flow import FlowGraph
-from fugong.supplies.allocation._union import LIMIT, ItemNet, UnionNetwork
+from fugong.supplies.allocation._union import LIMIT, ItemNet, UnionFlow, UnionNetwork
 from fugong.supplies.allocation.model import (
     MAX_UNITS,
     Offer,
@@ -236,12 +243,13 @@ class _ItemSolver:
                 self.chain[region, rank] = next_node
                 next_node += 1
 
-        # One template graph; every flow of this item runs on a copy of it with its own source
-        # and sink capacities. The uncapacitated edges get a capacity no scaled flow can reach.
+        # The edge list of the item's graph, in FlowGraph numbering (edge k is id 2k). The
+        # Python graphs themselves are built only when a flow needs them (items too large for
+        # the union, or a routing that is not forced): most rounds never do.
         self.supply = sum(grp.quantity for grp in self.groups)
         inf = (self.supply + 1) * (sum(cls.quantity for cls in self.classes) + 1)
-        graph = FlowGraph(next_node)
-        self.source_edge = {grp.node: graph.add_edge(_S, grp.node, 0) for grp in self.groups}
+        edges: list[tuple[int, int, int]] = [(_S, grp.node, 0) for grp in self.groups]
+        self.source_edge = {grp.node: 2 * k for k, grp in enumerate(self.groups)}
         self.entry: list[tuple[_Group, int, int]] = []  # (group, chain node, edge)
         for grp in self.groups:
             for region in grp.regions:
@@ -250,21 +258,43 @@ class _ItemSolver:
                 j = bisect_left(used, bisect_left(prices[region], grp.price) + 1)
                 if j < len(used):
                     node = self.chain[region, used[j]]
-                    self.entry.append((grp, node, graph.add_edge(grp.node, node, inf)))
+                    self.entry.append((grp, node, 2 * len(edges)))
+                    edges.append((grp.node, node, inf))
         for region, ranks in self.levels.items():
-            for lo, hi in pairwise(ranks):
-                graph.add_edge(self.chain[region, lo], self.chain[region, hi], inf)
+            edges.extend(
+                (self.chain[region, lo], self.chain[region, hi], inf) for lo, hi in pairwise(ranks)
+            )
         for cls in self.classes:
             if cls.rank > 0:
                 cls.at = self.chain[cls.region, cls.rank]
-                cls.sink = graph.add_edge(cls.at, _T, 0)
-        self.template = graph
-
-        self.master = graph.copy()
-        for grp in self.groups:
-            self.master.set_capacity(self.source_edge[grp.node], grp.quantity)
+                cls.sink = 2 * len(edges)
+                edges.append((cls.at, _T, 0))
+        self.n_nodes = next_node
+        self._edges = edges
+        self._template: FlowGraph | None = None
+        self._master: FlowGraph | None = None
         self.amount: dict[int, int] = {}  # sink edge of a served class -> whole units
         self.best = 0
+
+    @property
+    def template(self) -> FlowGraph:
+        """The item's graph with zero source and sink capacities; flows run on copies."""
+        if self._template is None:
+            graph = FlowGraph(self.n_nodes)
+            for u, v, cap in self._edges:
+                graph.add_edge(u, v, cap)
+            self._template = graph
+        return self._template
+
+    @property
+    def master(self) -> FlowGraph:
+        """The Python master flow of steps 2-3 (items outside the union): full supplies, and
+        each served class's sink capacity raised tier by tier."""
+        if self._master is None:
+            self._master = self.template.copy()
+            for grp in self.groups:
+                self._master.set_capacity(self.source_edge[grp.node], grp.quantity)
+        return self._master
 
     def net(self) -> ItemNet:
         """This item's network for :class:`UnionNetwork` (same node numbers as the graphs)."""
@@ -274,7 +304,7 @@ class _ItemSolver:
                 (self.chain[region, lo], self.chain[region, hi]) for lo, hi in pairwise(ranks)
             )
         return ItemNet(
-            self.template.n,
+            self.n_nodes,
             [(grp.node, grp.quantity) for grp in self.groups],
             internal,
             list(self.chain.values()),
@@ -424,16 +454,22 @@ class _ItemSolver:
 
     # -- step 4: routing ----------------------------------------------------------------------
 
-    def route(self) -> list[tuple[_Class, list[tuple[_Group, int]]]]:
+    def route(
+        self, master_entry: list[int] | None
+    ) -> list[tuple[_Class, list[tuple[_Group, int]]]]:
         """Route the fixed amounts at least cost; return, per class, the (group, units) it
-        takes in hand-out order."""
+        takes in hand-out order. ``master_entry``: the flows on ``self.entry`` of the union's
+        master flow when the item is in the union (None: the item's Python master flow)."""
         amount = self.amount
         need = sum(amount.values())
         if need == self.supply:
             # A shortage round takes every unit on offer: each group's usage is forced and
             # every plan costs the same. The master flow delivers exactly the amounts, so it
             # is already a cheapest routing.
-            graph = self.master
+            if master_entry is not None:
+                flows = master_entry
+            else:
+                flows = [self.master.flow(e) for _g, _n, e in self.entry]
         else:
             # Cheapest first: open the offer groups one price at a time and augment. Flow on
             # a source edge never decreases (an augmenting path never re-enters the source),
@@ -454,12 +490,12 @@ class _ItemSolver:
                     cap[self.source_edge[grp.node]] = grp.quantity
                 routed += graph.max_flow(_S, _T)
             assert routed == need, "fixed amounts must be routable"
+            flows = [graph.flow(e) for _g, _n, e in self.entry]
 
         # Unpack chain flows: units entering a region's chain at a level serve that level or
         # any above it, so walk each chain upwards with a pool of (group, units).
         entering: dict[int, list[tuple[_Group, int]]] = {}
-        for grp, node, e in self.entry:
-            f = graph.flow(e)
+        for (grp, node, _e), f in zip(self.entry, flows, strict=True):
             if f > 0:
                 entering.setdefault(node, []).append((grp, f))
         served_at: dict[int, list[_Class]] = {}
@@ -536,7 +572,7 @@ def _fair_union(
                 fixed[off + cls.at] += a
         for cls in served:
             open_q[off + cls.at] = cls.quantity
-        starts.append((solver, off, np.arange(off + 2, off + solver.template.n), served))
+        starts.append((solver, off, np.arange(off + 2, off + solver.n_nodes), served))
     if not starts:
         return out
 
@@ -590,6 +626,50 @@ def _fair_union(
             assert 0 <= g_poor <= g, "the poor side's rank lies within the part's"
             place((solver, off, poor_nodes, poor, g_poor, sum(c.quantity for c in poor)))
             place((solver, off, rich_nodes, rich, g - g_poor, sum(c.quantity for c in rich)))
+    return out
+
+
+def _settle_union(
+    flow: UnionFlow, members: list[_ItemSolver], tier: int, floors: list[int], ceilings: list[int]
+) -> list[tuple[_Class, int]]:
+    """Step 3 for every item of the union at once: the whole units of every class of
+    ``tier`` given the sums of its members' floors and ceilings (indexed by ``gid``), found
+    on the union's master ``flow`` as :meth:`_ItemSolver.settle` does on an item's own
+    (raise the sink capacities to the floors and augment, then to the ceilings and augment).
+    A tier has one class per chain node, so a chain node's extra flow is its class's amount.
+    """
+    import numpy as np
+
+    union = flow.net
+    served: list[tuple[_ItemSolver, _Class]] = []
+    at: list[int] = []
+    for i, solver in enumerate(members):
+        off = union.offset[i]
+        for cls in solver.by_tier.get(tier, ()):
+            if cls.rank > 0:
+                served.append((solver, cls))
+                at.append(off + cls.at)
+    if not served:
+        return []
+    nodes = np.asarray(at, dtype=np.int64)
+    lo = np.asarray([floors[cls.gid] for _s, cls in served], dtype=np.int64)
+    hi = np.asarray([ceilings[cls.gid] for _s, cls in served], dtype=np.int64)
+    edges = union.sink_edge[nodes]
+    before = flow.edge_flow(edges)
+    if lo.any():
+        flow.raise_sink(nodes, lo)
+        flow.augment()
+        assert (flow.edge_flow(edges) == before + lo).all(), "floors must fit"
+    if (hi != lo).any():
+        flow.raise_sink(nodes, hi - lo)
+        flow.augment()
+    got: dict[int, int] = {}
+    out = []
+    for (solver, cls), a in zip(served, (flow.edge_flow(edges) - before).tolist(), strict=True):
+        solver.amount[cls.sink] = a
+        out.append((cls, a))
+        got[id(solver)] = got.get(id(solver), 0) + a
+    assert all(got[id(s)] == s.best for s, _c in served), "a tier must receive its maximum total"
     return out
 
 
@@ -704,6 +784,7 @@ def _allocate(problem: Problem) -> Plan:
             members.append(solver)
             budget += bound
     union = UnionNetwork([s.net() for s in members]) if members else None
+    master = UnionFlow(union) if union is not None else None
     in_union = {id(s) for s in members}
     by_python = [s for s in solvers if id(s) not in in_union]
 
@@ -736,8 +817,11 @@ def _allocate(problem: Problem) -> Plan:
             rows_cls, weights=(rest > 0).astype(np.float64), minlength=n_classes
         ).astype(np.int64)
         low, high = floors.tolist(), (floors + counts).tolist()
-        for solver in solvers:
+        for solver in by_python:
             for cls, a in solver.settle(tier, low, high):
+                amount[cls.gid] = a
+        if master is not None:
+            for cls, a in _settle_union(master, members, tier, low, high):
                 amount[cls.gid] = a
 
     # Step 3, inside classes: the a_c - L_c extra units go to the largest remainders (ties:
@@ -765,7 +849,14 @@ def _allocate(problem: Problem) -> Plan:
         rank = np.arange(ranked.size) - np.repeat(starts, run)
         allocated[ranked[rank < extra[ranked_cls]]] += 1
 
-    line_r, line_o, line_q, cost = _hand_out(solvers, offers, req_cls, allocated)
+    # The union's master flow on each member's entry edges (its edges in ``entry`` order).
+    master_entry: dict[int, list[int]] = {}
+    if master is not None:
+        for i, solver in enumerate(members):
+            start = master.net.internal_start[i]
+            span = np.arange(start, start + len(solver.entry), dtype=np.int64)
+            master_entry[id(solver)] = master.edge_flow(span).tolist()
+    line_r, line_o, line_q, cost = _hand_out(solvers, offers, req_cls, allocated, master_entry)
 
     requested_by_tier = np.bincount(req_tier, weights=q, minlength=len(tier_values))
     allocated_by_tier = np.bincount(req_tier, weights=allocated, minlength=len(tier_values))
@@ -792,6 +883,7 @@ def _hand_out(
     offers: tuple[Offer, ...],
     req_cls: NDArray[np.intp],
     allocated: NDArray[np.int64],
+    master_entry: dict[int, list[int]],
 ) -> tuple[list[int], list[int], list[int], float]:
     """Lines (request, offer, units), sorted, and their cost.
 
@@ -819,7 +911,7 @@ def _hand_out(
                 o_idx.append(oi)
                 o_qty.append(offers[oi].quantity)
             at += grp.quantity
-        for _cls, got in solver.route():
+        for _cls, got in solver.route(master_entry.get(id(solver))):
             for grp, units in got:
                 p_group.append(grp.gid)
                 p_units.append(units)
