@@ -1,8 +1,8 @@
 """The compiled union flow (step 2 of the engine) against the exact Python-integer flow.
 
-``UnionNetwork.max_flow`` hands 32-bit capacities to scipy and reaches exact results on
-capacities up to 2^62 by capacity scaling; these tests compare it with ``FlowGraph`` (plain
-Python integers) on random unions, its incremental master flow (``UnionFlow``) likewise, and
+``UnionNetwork.max_flow`` hands 64-bit capacities up to 2^62 to OR-Tools (residual arcs
+clipped to what can still flow); these tests compare it with ``FlowGraph`` (plain Python
+integers) on random unions, its incremental master flow (``UnionFlow``) likewise, and
 the engine's union path with its all-Python path.
 """
 

@@ -1,26 +1,24 @@
-"""Exact maximum flows on the disjoint union of many small networks, with scipy's compiled
-Dinic doing the work.
+"""Exact maximum flows on the disjoint union of many small networks, with OR-Tools' compiled
+push-relabel doing the work.
 
 The fair-share step runs one max flow per sub-network and per decomposition step; the
 sub-networks of all items (and, further down, all parts of a decomposition) are independent,
 so one flow on their union settles every one of them at once: a handful of compiled calls per
 tier instead of dozens of interpreted ones.
 
-scipy's ``maximum_flow`` takes 32-bit capacities, while the engine's scaled capacities reach
-2^62. :meth:`UnionNetwork.max_flow` is therefore exact by *capacity scaling* in few phases: a
-phase with unit ``2^k`` solves the network whose capacities are the residual capacities
-rounded down to multiples of ``2^k`` (a max flow there is feasible in the real network); after
-it, every edge of that network's minimum cut has less than ``2^k`` residual left, so what the
-real network can still carry is below ``m * 2^k`` (``m`` edges). The next phase's unit is small
-enough that this bound, counted in its units, fits 32 bits; the last phase has unit 1 and is
-the exact residual network. Capacities above what can still flow are clipped (a cut through
-such an edge is never smaller than the flow itself), which keeps the infinite internal edges
-in range. With totals below 2^62 this is two or three phases.
+OR-Tools' ``SimpleMaxFlow`` takes 64-bit capacities, so the engine's scaled capacities (up to
+2^62) go in as they are and one solve is exact (scipy's Dinic, used before, takes 32 bits and
+needed two or three capacity-scaling phases, each paying its fixed cost). Every flow here is an
+*augmentation*: the compiled solver runs on the residual network of the current flow (each edge
+and its reverse are two arcs, built once per union) and its result is added to that flow. A
+flow from zero is the augmentation of the zero flow. Residual capacities above what can still
+flow are clipped to one more than that (a cut through such an arc is never smaller than the
+flow itself, and its residual stays positive), which keeps every node's sums in 64 bits.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,7 +28,6 @@ __all__ = ["INF", "LIMIT", "ItemNet", "UnionFlow", "UnionNetwork"]
 
 INF = 1 << 62  # capacity of an internal (uncapacitated) edge
 LIMIT = 1 << 61  # the sum of all source capacities of one flow must stay below this
-_CLIP = 1 << 30  # largest capacity handed to scipy (int32 with room for sums of two)
 
 
 class ItemNet(NamedTuple):
@@ -91,8 +88,8 @@ class UnionNetwork:
             self.supply[node] = qty
         self.sink_edge = np.full(n, -1, dtype=np.int64)  # chain node -> its edge to the sink
         self.sink_edge[tail[self.is_sink]] = np.flatnonzero(self.is_sink)
-        # Every edge and its reverse are entries of one CSR structure (scipy keeps it as is
-        # when every reverse is present), so a flow's values line up with our positions.
+        # The residual network: every edge and its reverse are two arcs, in CSR order (rows
+        # by tail); ``fwd``/``bwd`` give each edge's two arcs, ``rev`` pairs them up.
         m = tail.size
         rows = np.concatenate((tail, head))
         cols = np.concatenate((head, tail))
@@ -100,18 +97,20 @@ class UnionNetwork:
         where = np.empty(2 * m, dtype=np.int64)
         where[order] = np.arange(2 * m)
         self.fwd = where[:m]
+        self.rev = np.empty(2 * m, dtype=np.int64)
+        self.rev[where[:m]] = where[m:]
+        self.rev[where[m:]] = where[:m]
         self.rows = rows[order]
-        self.indices = cols[order].astype(np.int32)
+        self.indices = cols[order]
         same = (self.rows[1:] == self.rows[:-1]) & (self.indices[1:] == self.indices[:-1])
         assert not same.any(), "two edges join the same pair of nodes"
-        self.indptr = np.searchsorted(self.rows, np.arange(n + 1)).astype(np.int32)
         self.nnz = 2 * m
-        # Residual edges into the source or out of the sink: no augmenting path uses one, so
-        # they are handed to scipy as zero (cuts, hence flow values, are unchanged) and no
-        # flow on a source or sink edge is ever lowered, whatever scipy's path order.
+        # Residual arcs into the source or out of the sink: no augmenting path uses one, so
+        # they are handed over as zero (cuts, hence flow values, are unchanged) and no flow
+        # on a source or sink edge is ever lowered, whatever the solver's push order.
         self.useless = (self.indices == 0) | (self.rows == 1)
-        # Phase step: m * 2^step must stay below _CLIP / 2 (see the module docstring).
-        self.step = max(1, 29 - self.nnz.bit_length())
+        self._arcs = np.arange(self.nnz, dtype=np.int32)
+        self._solver: Any = None  # the compiled residual network, built on first use
 
     def max_flow(
         self, source_cap: NDArray[np.int64], sink_cap: NDArray[np.int64], part: NDArray[np.int64]
@@ -125,8 +124,6 @@ class UnionNetwork:
         the minimum cut that is smallest by inclusion).
         """
         import numpy as np
-        from scipy.sparse import csr_matrix
-        from scipy.sparse.csgraph import breadth_first_order
 
         cap = np.zeros(self.tail.size, dtype=np.int64)
         src, snk, mid = self.is_source, self.is_sink, self.is_internal
@@ -138,43 +135,41 @@ class UnionNetwork:
         res[self.fwd] = cap
         total = int(cap[src].sum())
         assert total < LIMIT, "source capacities beyond the union's range"
-        self._augment(res, total)
-        shape = (self.n, self.n)
-        live = res > 0
-        counts = np.bincount(self.rows[live], minlength=self.n)
-        indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
-        residual = csr_matrix(
-            (np.ones(int(counts.sum()), dtype=np.int8), self.indices[live], indptr), shape=shape
-        )
-        reached = breadth_first_order(residual, 0, directed=True, return_predecessors=False)
         reach = np.zeros(self.n, dtype=np.bool_)
-        reach[reached] = True
+        reach[self._augment(res, total)] = True
         flow = cap - res[self.fwd]
         into_sink = np.zeros(self.n, dtype=np.int64)
         into_sink[self.tail[snk]] = flow[snk]
         return into_sink, reach
 
-    def _augment(self, res: NDArray[np.int64], total: int) -> None:
-        """Augment the flow whose residual capacities (CSR order) are ``res`` to a maximum
-        one, in place; ``total`` bounds what can still flow. No flow on a source or sink edge is
-        lowered (see ``useless``)."""
+    def _augment(self, res: NDArray[np.int64], total: int) -> list[int]:
+        """Augment the flow whose residual capacities (arc order) are ``res`` to a maximum
+        one, in place; ``total`` bounds what can still flow. No flow on a source or sink edge
+        is lowered (see ``useless``). Returns the nodes the final residual network reaches
+        from the source."""
         import numpy as np
-        from scipy.sparse import csr_matrix
-        from scipy.sparse.csgraph import maximum_flow
 
-        k = max(0, total.bit_length() - 30)
-        shape = (self.n, self.n)
-        while total:
-            rounded = np.minimum(res >> k, _CLIP).astype(np.int32)
-            rounded[self.useless] = 0
-            graph = csr_matrix((rounded, self.indices, self.indptr), shape=shape)
-            result = maximum_flow(graph, 0, 1, method="dinic")
-            assert result.flow.nnz == self.nnz, "the flow must keep our CSR structure"
-            if result.flow_value:
-                res -= result.flow.data.astype(np.int64) << k
-            if k == 0:
-                break
-            k = max(0, k - self.step)
+        if not total:
+            return [0]
+        if self._solver is None:
+            from ortools.graph.python.max_flow import SimpleMaxFlow
+
+            self._solver = SimpleMaxFlow()
+            self._solver.add_arcs_with_capacity(
+                self.rows.astype(np.int32),
+                self.indices.astype(np.int32),
+                np.zeros(self.nnz, dtype=np.int64),
+            )
+        solver = self._solver
+        cap = np.minimum(res, total + 1)
+        cap[self.useless] = 0
+        solver.set_arcs_capacity(self._arcs, cap)
+        status = solver.solve(0, 1)
+        assert status == solver.OPTIMAL, f"max flow failed: {status}"
+        if solver.optimal_flow():
+            sent = np.asarray(solver.flows(self._arcs), dtype=np.int64)
+            res -= sent - sent[self.rev]
+        return list(solver.get_source_side_min_cut())
 
 
 class UnionFlow:
