@@ -10,15 +10,16 @@ OR-Tools' ``SimpleMaxFlow`` takes 64-bit capacities, so the engine's scaled capa
 2^62) go in as they are and one solve is exact (scipy's Dinic, used before, takes 32 bits and
 needed two or three capacity-scaling phases, each paying its fixed cost). Every flow here is an
 *augmentation*: the compiled solver runs on the residual network of the current flow (each edge
-and its reverse are two arcs, built once per union) and its result is added to that flow. A
-flow from zero is the augmentation of the zero flow. Residual capacities above what can still
-flow are clipped to one more than that (a cut through such an arc is never smaller than the
-flow itself, and its residual stays positive), which keeps every node's sums in 64 bits.
+and its reverse are two arcs) and its result is added to that flow; a flow from zero runs on
+the network itself. Only arcs with capacity are handed over. Residual capacities above what
+can still flow are clipped to one more than that (a cut through such an arc is never smaller
+than the flow itself, and its residual stays positive), which keeps every node's sums in 64
+bits.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -109,8 +110,6 @@ class UnionNetwork:
         # they are handed over as zero (cuts, hence flow values, are unchanged) and no flow
         # on a source or sink edge is ever lowered, whatever the solver's push order.
         self.useless = (self.indices == 0) | (self.rows == 1)
-        self._arcs = np.arange(self.nnz, dtype=np.int32)
-        self._solver: Any = None  # the compiled residual network, built on first use
 
     def max_flow(
         self, source_cap: NDArray[np.int64], sink_cap: NDArray[np.int64], part: NDArray[np.int64]
@@ -131,45 +130,56 @@ class UnionNetwork:
         cap[snk] = sink_cap[self.tail[snk]]
         pt, ph = part[self.tail[mid]], part[self.head[mid]]
         cap[mid] = np.where((pt == ph) & (pt >= 0), INF, 0)
-        res = np.zeros(self.nnz, dtype=np.int64)
-        res[self.fwd] = cap
         total = int(cap[src].sum())
         assert total < LIMIT, "source capacities beyond the union's range"
+        # From zero the residual network is the network itself: the edges go in as they are.
+        flow, reached = _solve(self.tail, self.head, np.minimum(cap, total + 1))
         reach = np.zeros(self.n, dtype=np.bool_)
-        reach[self._augment(res, total)] = True
-        flow = cap - res[self.fwd]
+        reach[reached] = True
         into_sink = np.zeros(self.n, dtype=np.int64)
         into_sink[self.tail[snk]] = flow[snk]
         return into_sink, reach
 
-    def _augment(self, res: NDArray[np.int64], total: int) -> list[int]:
+    def _augment(self, res: NDArray[np.int64], total: int) -> None:
         """Augment the flow whose residual capacities (arc order) are ``res`` to a maximum
         one, in place; ``total`` bounds what can still flow. No flow on a source or sink edge
-        is lowered (see ``useless``). Returns the nodes the final residual network reaches
-        from the source."""
+        is lowered (see ``useless``)."""
         import numpy as np
 
         if not total:
-            return [0]
-        if self._solver is None:
-            from ortools.graph.python.max_flow import SimpleMaxFlow
-
-            self._solver = SimpleMaxFlow()
-            self._solver.add_arcs_with_capacity(
-                self.rows.astype(np.int32),
-                self.indices.astype(np.int32),
-                np.zeros(self.nnz, dtype=np.int64),
-            )
-        solver = self._solver
+            return
         cap = np.minimum(res, total + 1)
         cap[self.useless] = 0
-        solver.set_arcs_capacity(self._arcs, cap)
-        status = solver.solve(0, 1)
-        assert status == solver.OPTIMAL, f"max flow failed: {status}"
-        if solver.optimal_flow():
-            sent = np.asarray(solver.flows(self._arcs), dtype=np.int64)
-            res -= sent - sent[self.rev]
-        return list(solver.get_source_side_min_cut())
+        sent, _reach = _solve(self.rows, self.indices, cap)
+        res -= sent - sent[self.rev]
+
+
+def _solve(
+    tails: NDArray[np.int64], heads: NDArray[np.int64], caps: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], list[int]]:
+    """One compiled maximum flow from node 0 to node 1 over the given arcs: the flow on each
+    arc, and the nodes the final residual network reaches from node 0.
+
+    Only arcs with capacity go to the solver (in the decomposition's later rounds most
+    internal edges are cut off, and the solver's cost grows with its arcs); a zero arc from
+    0 to 1 makes both nodes exist however few arcs are left.
+    """
+    import numpy as np
+    from ortools.graph.python.max_flow import SimpleMaxFlow
+
+    live = np.flatnonzero(caps > 0)
+    solver = SimpleMaxFlow()
+    solver.add_arcs_with_capacity(
+        np.append(tails[live], 0).astype(np.int32),
+        np.append(heads[live], 1).astype(np.int32),
+        np.append(caps[live], 0),
+    )
+    status = solver.solve(0, 1)
+    assert status == solver.OPTIMAL, f"max flow failed: {status}"
+    sent = np.zeros(caps.size, dtype=np.int64)
+    if solver.optimal_flow():
+        sent[live] = solver.flows(np.arange(live.size, dtype=np.int32))
+    return sent, solver.get_source_side_min_cut()
 
 
 class UnionFlow:
