@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import pytest
@@ -336,6 +337,37 @@ def test_quantities_are_bounded_by_exact_json_integers() -> None:
         Fraction(MAX_UNITS - 1, MAX_UNITS) * 3,
     ]
     assert sum(r.allocated for r in plan.requests) == MAX_UNITS - 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("quantity", 0),
+        ("quantity", -3),
+        ("quantity", 2**70),
+        ("tier", 0),
+        ("max_unit_price", float("nan")),
+        ("max_unit_price", float("inf")),
+        ("max_unit_price", -0.5),
+        ("id", ""),
+    ],
+)
+def test_engine_bulk_request_check_names_the_bad_record(field: str, value: object) -> None:
+    """The engine checks requests in bulk (numpy) and leaves the message to validate_problem:
+    every bad value must still be caught and named, among thousands of good ones."""
+    good = [request(f"R{i}", 1 + i % 5, "A", cap=None if i % 3 else 2.0) for i in range(3000)]
+    bad = dataclasses.replace(good[1234], **{field: value})
+    problem = Problem((offer("O1", 100, 1.5, "A"),), (*good[:1234], bad, *good[1235:]))
+    with pytest.raises(ProblemError, match=rf"^requests\[1234\].*field '{field}'"):
+        allocate(problem)
+
+
+def test_engine_bulk_request_check_accepts_a_cap_beyond_the_float_range() -> None:
+    """An integer cap numpy cannot hold as a double is still a valid (unbounded) cap."""
+    problem = Problem(
+        (offer("O1", 10, 1.5, "A"),), (request("R1", 4, "A", cap=10**400), request("R2", 6, "A"))
+    )
+    assert [r.allocated for r in allocate(problem).requests] == [4, 6]
 
 
 def test_plan_records_match_its_columns_and_cannot_change() -> None:

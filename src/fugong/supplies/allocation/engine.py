@@ -119,8 +119,9 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from itertools import count, pairwise
-from operator import attrgetter
+from operator import attrgetter, is_not
 from typing import TYPE_CHECKING, Any
 
 from fugong.supplies.allocation._flow import FlowGraph
@@ -678,22 +679,29 @@ def _settle_union(
 def _requests_valid(
     ids: list[str], qty: list[int], tiers: list[int], caps: list[float | None]
 ) -> bool:
-    """The request rules of ``validate_problem``, checked in bulk (it builds the message)."""
+    """The request rules of ``validate_problem``, checked in bulk (it builds the message).
+    False means "not sure": the caller then runs ``validate_problem``, which raises only on a
+    real fault."""
     import numpy as np
 
     if not ids:
         return True
-    if min(qty) <= 0 or max(qty) > MAX_UNITS or sum(qty) > MAX_UNITS or min(tiers) < 1:
+    try:
+        q = np.asarray(qty, dtype=np.int64)
+        t = np.asarray(tiers, dtype=np.int64)
+        c = np.asarray(list(filter(partial(is_not, None), caps)), dtype=np.float64)
+    except (OverflowError, TypeError, ValueError):  # e.g. an integer beyond 64 bits
+        return False
+    top = int(q.max())
+    if int(q.min()) <= 0 or top > MAX_UNITS or int(t.min()) < 1:
+        return False
+    # The int64 sum is exact while it cannot wrap; beyond that Python's integers decide.
+    total = int(q.sum()) if top < (1 << 62) // len(qty) else sum(qty)
+    if total > MAX_UNITS:
         return False
     if not all(ids) or len(set(ids)) != len(ids):
         return False
-    # numpy reads None as NaN; any other NaN is a bad cap (NaN fails both comparisons).
-    try:
-        arr = np.asarray(caps, dtype=np.float64)
-    except (OverflowError, TypeError, ValueError):  # e.g. an integer beyond the float range
-        return False  # validate_problem decides, and names the record if it is bad
-    ok = (arr >= 0) & (arr < math.inf)
-    return int(np.count_nonzero(ok)) + caps.count(None) == len(caps)
+    return bool(((c >= 0) & (c < math.inf)).all())  # NaN fails both comparisons
 
 
 def _floors(
