@@ -119,9 +119,8 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import partial
 from itertools import count, pairwise
-from operator import attrgetter, is_not
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from fugong.supplies.allocation._flow import FlowGraph
@@ -676,24 +675,21 @@ def _settle_union(
     return out
 
 
-def _requests_valid(
-    ids: list[str], qty: list[int], tiers: list[int], caps: list[float | None]
-) -> bool:
-    """The request rules of ``validate_problem``, checked in bulk (it builds the message).
-    False means "not sure": the caller then runs ``validate_problem``, which raises only on a
-    real fault."""
+def _requests_valid(ids: list[str], qty: list[int], keys: list[tuple[str, int, str, Any]]) -> bool:
+    """The request rules of ``validate_problem``, checked in bulk: quantities and ids per
+    request, tiers and caps once per distinct (item, tier, region, cap) key. False means
+    "not sure": the caller then runs ``validate_problem``, which raises only on a real fault
+    and names the record."""
     import numpy as np
 
     if not ids:
         return True
     try:
         q = np.asarray(qty, dtype=np.int64)
-        t = np.asarray(tiers, dtype=np.int64)
-        c = np.asarray(list(filter(partial(is_not, None), caps)), dtype=np.float64)
     except (OverflowError, TypeError, ValueError):  # e.g. an integer beyond 64 bits
         return False
     top = int(q.max())
-    if int(q.min()) <= 0 or top > MAX_UNITS or int(t.min()) < 1:
+    if int(q.min()) <= 0 or top > MAX_UNITS:
         return False
     # The int64 sum is exact while it cannot wrap; beyond that Python's integers decide.
     total = int(q.sum()) if top < (1 << 62) // len(qty) else sum(qty)
@@ -701,7 +697,10 @@ def _requests_valid(
         return False
     if not all(ids) or len(set(ids)) != len(ids):
         return False
-    return bool(((c >= 0) & (c < math.inf)).all())  # NaN fails both comparisons
+    try:
+        return all(tier >= 1 and (cap is None or 0 <= cap < math.inf) for _i, tier, _r, cap in keys)
+    except TypeError:
+        return False
 
 
 def _floors(
@@ -750,19 +749,18 @@ def _allocate(problem: Problem) -> Plan:
     # comprehensions they replace cost as much as all the flows together.
     ids = list(map(attrgetter("id"), requests))
     qty = list(map(attrgetter("quantity"), requests))
-    tiers = list(map(attrgetter("tier"), requests))
-    caps = list(map(attrgetter("max_unit_price"), requests))
-    if not _requests_valid(ids, qty, tiers, caps):
-        validate_problem(problem)  # raises, naming the record and the field
     n = len(requests)
-
     # Requests with the same (item, tier, region, cap) are one key; keys keep the order of
-    # their first request (dicts keep insertion order).
-    # A key's number is drawn from a counter the first time it is looked up: one hash per
-    # request, all in C.
+    # their first request (dicts keep insertion order). A key's number is drawn from a counter
+    # the first time it is looked up: one hash per request, all in C. Tiers and caps are
+    # then checked once per key, not once per request.
     index: defaultdict[tuple[str, int, str, Any], int] = defaultdict(count().__next__)
     keyed = map(attrgetter("item", "tier", "region", "max_unit_price"), requests)
-    code = np.fromiter(map(index.__getitem__, keyed), dtype=np.intp, count=n)
+    codes = list(map(index.__getitem__, keyed))
+    if not _requests_valid(ids, qty, list(index)):
+        validate_problem(problem)  # raises, naming the record and the field
+    # (np.fromiter over a map is twice as slow as building the list first.)
+    code = np.asarray(codes, dtype=np.intp).reshape(n)
     q = np.asarray(qty, dtype=np.int64).reshape(n)
     # Doubles hold every partial sum exactly: totals are at most MAX_UNITS.
     key_qty = np.bincount(code, weights=q, minlength=len(index)).astype(np.int64).tolist()
@@ -801,9 +799,10 @@ def _allocate(problem: Problem) -> Plan:
     in_union = {id(s) for s in members}
     by_python = [s for s in solvers if id(s) not in in_union]
 
-    tier_values = sorted(set(tiers))
+    key_tier = [key[1] for key in index]
+    tier_values = sorted(set(key_tier))
     tier_pos = {t: i for i, t in enumerate(tier_values)}
-    req_tier = np.fromiter(map(tier_pos.__getitem__, tiers), dtype=np.intp, count=n)
+    req_tier = np.asarray(list(map(tier_pos.__getitem__, key_tier)), dtype=np.intp)[code]
 
     fill: list[Fraction] = [_ZERO] * n_classes
     allocated = np.zeros(n, dtype=np.int64)
