@@ -534,10 +534,11 @@ _UPart = tuple["_ItemSolver", int, "NDArray[np.int64]", list[_Class], int, int]
 
 
 def _fair_union(
-    union: UnionNetwork, members: list[_ItemSolver], tier: int
+    union: UnionNetwork, members: list[_ItemSolver], tier: int, master: UnionFlow
 ) -> list[tuple[_Class, Fraction]]:
     """Step 2 for every item of ``union`` at once (``members[i]`` is its item ``i``): the fill
-    of the fair share of every class of ``tier``; sets each item's ``best``.
+    of the fair share of every class of ``tier``; sets each item's ``best``. ``master``: the
+    union's master flow, holding the earlier tiers' amounts.
 
     The decomposition of :meth:`_ItemSolver._fair_fills`, with every part still open solved
     by one flow on the union per round. Each flow starts from zero with the earlier tiers'
@@ -552,7 +553,11 @@ def _fair_union(
 
     n = union.n
     supply = union.supply
+    # The earlier tiers' amounts per chain node: what the master flow delivers to the sink
+    # there (it holds exactly the settled tiers).
     fixed = np.zeros(n, dtype=np.int64)
+    sink_edges = np.flatnonzero(union.is_sink)
+    fixed[union.tail[sink_edges]] = master.edge_flow(sink_edges)
     open_q = np.zeros(n, dtype=np.int64)
     out: list[tuple[_Class, Fraction]] = []
     starts: list[tuple[_ItemSolver, int, NDArray[np.int64], list[_Class]]] = []
@@ -568,10 +573,6 @@ def _fair_union(
             # The earlier tiers took every unit: nothing is left to share (g = 0).
             out.extend((cls, _ZERO) for cls in served)
             continue
-        for cls in solver.classes:
-            a = solver.amount.get(cls.sink, 0) if cls.rank > 0 else 0
-            if a:
-                fixed[off + cls.at] += a
         for cls in served:
             open_q[off + cls.at] = cls.quantity
         starts.append((solver, off, np.arange(off + 2, off + solver.n_nodes), served))
@@ -709,17 +710,21 @@ def _floors(
     """``floor(fill_c * q)`` and the remainder ``fill_c.num * q mod fill_c.den`` per request."""
     import numpy as np
 
-    num = [f.numerator for f in fill]
-    den = [f.denominator for f in fill]
-    if max(num, default=0) * int(q.max(initial=0)) < _I64_SAFE:
-        n64 = np.asarray(num, dtype=np.int64)[cls]
-        d64 = np.asarray(den, dtype=np.int64)[cls]
-        prod = n64 * q
+    # Only the classes present (one tier's): fills are g / Q with g <= Q <= MAX_UNITS, so
+    # numerators and denominators fit 64 bits; only their products with quantities may not.
+    present = np.flatnonzero(np.bincount(cls, minlength=len(fill)))
+    num = np.zeros(len(fill), dtype=np.int64)
+    den = np.ones(len(fill), dtype=np.int64)
+    num[present] = [fill[c].numerator for c in present.tolist()]
+    den[present] = [fill[c].denominator for c in present.tolist()]
+    if int(num.max(initial=0)) * int(q.max(initial=0)) < _I64_SAFE:
+        prod = num[cls] * q
+        d64 = den[cls]
         whole = prod // d64
         return whole, prod - whole * d64
     # Exact Python integers for the rare fill whose numerator times a quantity overflows.
-    prod_o = np.asarray(num, dtype=object)[cls] * q.astype(object)
-    den_o = np.asarray(den, dtype=object)[cls]
+    prod_o = num.astype(object)[cls] * q.astype(object)
+    den_o = den.astype(object)[cls]
     whole_o = prod_o // den_o
     return whole_o.astype(np.int64), prod_o - whole_o * den_o
 
@@ -815,7 +820,8 @@ def _allocate(problem: Problem) -> Plan:
             for cls, f in solver.fair(tier):
                 fill[cls.gid] = f
         if union is not None:
-            for cls, f in _fair_union(union, members, tier):
+            assert master is not None
+            for cls, f in _fair_union(union, members, tier, master):
                 fill[cls.gid] = f
         rows = np.flatnonzero(req_tier == t_i)
         rows_cls = req_cls[rows]
@@ -944,7 +950,11 @@ def _hand_out(
     p_len = np.asarray(p_units, dtype=np.int64)
     p_end = np.cumsum(p_len)
     assert d_end[-1] == p_end[-1], "pieces must cover the allocations"
-    cut = np.union1d(d_end, p_end)
+    # Both ends are sorted: a stable sort of their concatenation is a linear merge (timsort
+    # finds the two runs), cheaper than union1d's full sort.
+    both = np.concatenate((d_end, p_end))
+    both.sort(kind="stable")
+    cut = both[np.r_[True, both[1:] != both[:-1]]]
     seg_start: NDArray[np.int64] = np.concatenate((np.zeros(1, dtype=np.int64), cut[:-1]))
     seg_len = cut - seg_start
     member: NDArray[np.intp] = np.searchsorted(d_end, seg_start, side="right")
