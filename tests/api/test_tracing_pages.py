@@ -3,6 +3,8 @@ CSV export, and the aggregate view that hides groups under 15."""
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,14 +36,15 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     (data / "records").mkdir(parents=True)
     key_file.parent.mkdir()
     key_file.write_text(secrets.token_hex(32))
-    # Cells 1 and 2 lie in one 800 m grid in the centre; cell 3 is kilometres away.
+    # Cells 1 and 2 lie in one 800 m grid in the centre; cell 3 is kilometres away; cell 4 is in
+    # Foshan, where the case goes after the hour the aggregate test looks at.
     pq.write_table(
         pa.table(
             {
-                "cell_id": pa.array([1, 2, 3], pa.int64()),
-                "lon": [113.3000, 113.3010, 113.4500],
-                "lat": [23.1200, 23.1205, 23.0500],
-                "city": ["广州", "广州", "广州"],
+                "cell_id": pa.array([1, 2, 3, 4], pa.int64()),
+                "lon": [113.3000, 113.3010, 113.4500, 113.1200],
+                "lat": [23.1200, 23.1205, 23.0500, 23.0200],
+                "city": ["广州", "广州", "广州", "佛山"],
             }
         ),
         data / "cells.parquet",
@@ -56,6 +59,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         lines.append(f"1370000{i:04d},{DAY}T10:{i * 3:02d}:00Z,{1 + i % 2}")
     for i in range(3):
         lines.append(f"1360000{i:04d},{DAY}T10:05:00Z,3")
+    lines.append(f"{CASE_PHONE},{DAY}T11:00:00Z,4")
     lines.append("not-a-phone,2026-11-20T10:00:00Z,1")
     raw = root / "raw.csv"
     raw.write_text("\n".join(lines))
@@ -129,6 +133,24 @@ def test_companion_query_by_phone_is_audited_with_case_and_count(
     csv = tc.post("/tracing/export", data=form(csrf))
     assert csv.status_code == 200 and companion in csv.text
     assert session.scalars(select(AuditLog).where(AuditLog.action == "tracing.query")).all()[-1]
+
+
+def test_trajectory_table_and_export_name_each_stays_city(
+    tc: TestClient, make, city: tuple[Path, Path]
+) -> None:
+    _, key_file = city
+    case = pseudonymise(CASE_PHONE, key_file.read_bytes().strip())
+    csrf = login(tc, make.user("cdc", org=make.org(kind="institution", district=None)).username)
+    r = tc.post("/tracing", data=form(csrf, kind="trajectory", subject=case))
+    assert r.status_code == 200, r.text
+    table = r.text.split('id="result-table"')[1].split("</table>")[0]
+    assert "<th>网格</th><th>城市</th><th>开始 (UTC)</th>" in table
+    cities = [row.split("<td>")[2].split("</td>")[0] for row in table.split("<tr>")[2:]]
+    assert cities == ["广州", "佛山"]  # 10:00-11:00 in Guangzhou, then Foshan until 12:00
+    export = tc.post("/tracing/export", data=form(csrf, kind="trajectory", subject=case))
+    assert export.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(export.text.lstrip("\ufeff"))))
+    assert [(r["city"], r["duration_s"]) for r in rows] == [("广州", "3600"), ("佛山", "3600")]
 
 
 def test_case_reference_is_mandatory(tc: TestClient, make) -> None:

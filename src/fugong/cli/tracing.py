@@ -291,7 +291,8 @@ def trajectory(
     spark_master: Master = None,
     purpose: Purpose = None,
 ) -> None:
-    """轨迹：各网格的停留区间 / where the phone was: maximal stays per grid, in time order."""
+    """轨迹：各网格的停留区间及所在城市 / where the phone was: maximal stays per grid (with the
+    grid's city), in time order."""
 
     def go() -> list[Any]:
         out: list[Any] = _engine(engine, spark_master).trajectory(
@@ -304,7 +305,7 @@ def trajectory(
     emit(
         [t.to_json() for t in rows],
         fmt,
-        ["grid", "start", "end", "duration_s", "lon", "lat"],
+        ["grid", "city", "start", "end", "duration_s", "lon", "lat"],
     )
 
 

@@ -154,6 +154,39 @@ def edge_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+def border_cells() -> list[tuple[int, float, float, str]]:
+    """Border grids: 70:70 holds two cells of 广州市 and one of 佛山市 (the majority wins over the
+    smaller name); 71:70 one of each (a tie: the smaller name, 佛山市, U+4F5B < 广 U+5E7F); 72:70
+    is all 广州市. File order puts 广州市 first so that it cannot decide the tie."""
+    return [
+        (21, *lonlat_in_grid(70, 70, 0.2, 0.2), "广州市"),
+        (22, *lonlat_in_grid(70, 70, 0.5, 0.5), "佛山市"),
+        (23, *lonlat_in_grid(70, 70, 0.8, 0.8), "广州市"),
+        (24, *lonlat_in_grid(71, 70, 0.3, 0.5), "广州市"),
+        (25, *lonlat_in_grid(71, 70, 0.7, 0.5), "佛山市"),
+        (26, *lonlat_in_grid(72, 70), "广州市"),
+    ]
+
+
+def border_records() -> list[tuple[str, int, int]]:
+    """walker: 08:00 in 70:70 on its 佛山市 cell, 09:00 in 71:70 on its 广州市 cell, 10:00 in 72:70
+    (the last record covers max_gap); a stay's city is its grid's, whatever cell the phone used.
+    runner: the same grids back and forth every 20 minutes across midnight."""
+    recs = [("walker", T0 + 8 * 3600, 22), ("walker", T0 + 9 * 3600, 24)]
+    recs.append(("walker", T0 + 10 * 3600, 26))
+    recs += [
+        ("runner", T0 + 23 * 3600 + i * 20 * 60, (21, 25, 26, 23, 24)[i % 5]) for i in range(9)
+    ]
+    return recs
+
+
+@pytest.fixture(scope="session")
+def border_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = write_data(tmp_path_factory.mktemp("border"), border_cells(), border_records())
+    build(d)
+    return d
+
+
 @pytest.fixture(scope="session")
 def city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("city")

@@ -71,9 +71,46 @@ def test_formats_and_second_order(edge_dir: Path) -> None:
     code, out, _ = run(
         "trajectory", str(edge_dir), "--uid", "case", "--at", at, "--days", "3", "--format", "table"
     )
-    assert code == 0 and out.splitlines()[0].split()[:3] == ["grid", "start", "end"]
+    assert code == 0 and out.splitlines()[0].split()[:4] == ["grid", "city", "start", "end"]
     code, out, _ = run("itinerary", str(edge_dir), "--uid", "helen", "--at", at, "--days", "3")
     assert code == 0 and [r["city"] for r in json.loads(out)] == ["上海市"]
+
+
+def test_trajectory_names_each_stays_city(edge_dir: Path, border_dir: Path) -> None:
+    """helen crosses from 上海市 into 广州市; walker's 71:70 is a border grid (tie: 佛山市)."""
+    code, out, _ = run("trajectory", str(edge_dir), "--uid", "helen", "--at", AT.isoformat())
+    assert code == 0
+    rows = json.loads(out)
+    expected = ReferenceEngine().trajectory(edge_dir, "helen", AT)
+    assert rows == [t.to_json() for t in expected]
+    assert [r["city"] for r in rows] == ["上海市", "广州市"]
+    code, out, _ = run(
+        "trajectory",
+        str(border_dir),
+        "--uid",
+        "walker",
+        "--at",
+        AT.isoformat(),
+        "--format",
+        "csv",
+        "--engine",
+        "duckdb",
+    )
+    assert code == 0
+    got = [(r["grid"], r["city"]) for r in csv.DictReader(io.StringIO(out))]
+    assert got == [("70:70", "广州市"), ("71:70", "佛山市"), ("72:70", "广州市")]
+    code, out, _ = run(
+        "trajectory",
+        str(border_dir),
+        "--uid",
+        "walker",
+        "--at",
+        AT.isoformat(),
+        "--format",
+        "table",
+    )
+    lines = out.splitlines()
+    assert code == 0 and lines[2].split()[:2] == ["71:70", "佛山市"] and lines[-1] == "(3 rows)"
 
 
 def test_unknown_uid_and_bad_data_dir(edge_dir: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ oracle itself is checked against the text of the semantics.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,11 +21,26 @@ from typing import Any
 import duckdb
 import pytest
 
-from fugong.tracing.common import CompanionQuery, Profile
+from fugong.tracing.common import (
+    Cell,
+    CompanionQuery,
+    Profile,
+    data_grid_cities,
+    gkey,
+    grid_cities,
+)
 from fugong.tracing.engines.duckdb import DuckDBEngine
 from fugong.tracing.engines.reference import ReferenceEngine
 
-from .conftest import AT, CITY_START, edge_cells, edge_records, write_data
+from .conftest import (
+    AT,
+    CITY_START,
+    border_cells,
+    border_records,
+    edge_cells,
+    edge_records,
+    write_data,
+)
 
 # Spark runs every query kind and the fallback path, on a subset of the variants: each Spark query
 # costs seconds of JVM scheduling even on tiny data, and the SQL text is shared with DuckDB.
@@ -170,7 +186,8 @@ def test_city_queries_are_not_trivial(city_dir: Path, city_cases: dict[str, str]
 
 
 EDGE_UIDS = sorted({r[0] for r in edge_records()} | {"nobody"})
-TRAJECTORY_UIDS = ("case", "carol", "ivan", "nobody")
+# helen's trajectory crosses from 上海市 into 广州市: each stay names its grid's city.
+TRAJECTORY_UIDS = ("case", "carol", "helen", "ivan", "nobody")
 
 
 EDGE_QUERIES: dict[str, Query] = {
@@ -205,6 +222,29 @@ def test_edge_parity(
     engine = make_engine(request, engine_name)
     query = EDGE_QUERIES[name]
     assert query(engine, edge_dir) == _oracle_answer(("edge", name), query, edge_dir)
+
+
+# Border grids (conftest.border_cells): on the built stays, and through the fallback with 1600 m
+# grids, where 70:70 and 71:70 fall into one grid 35:35 of three 广州市 and two 佛山市 cells.
+BORDER_QUERIES: dict[str, Query] = {
+    "trajectories": lambda e, d: [e.trajectory(d, u, AT, 3) for u in ("walker", "runner")],
+    "fallback-trajectories": lambda e, d: [
+        e.trajectory(d, u, AT, 3, Profile(grid_m=1600.0)) for u in ("walker", "runner")
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("engine_name", "name"), _matrix(list(BORDER_QUERIES), set(BORDER_QUERIES))
+)
+def test_border_parity(
+    request: pytest.FixtureRequest, border_dir: Path, engine_name: str, name: str
+) -> None:
+    engine = make_engine(request, engine_name)
+    query = BORDER_QUERIES[name]
+    expected = _oracle_answer(("border", name), query, border_dir)
+    assert all(expected)  # both uids have stays: the comparison is not between empty lists
+    assert query(engine, border_dir) == expected
 
 
 @pytest.fixture(scope="module")
@@ -286,3 +326,66 @@ def test_unknown_uid_is_an_empty_answer(edge_dir: Path) -> None:
     assert e.second_order(edge_dir, CompanionQuery("nobody", AT)) == []
     assert e.trajectory(edge_dir, "nobody", AT) == []
     assert e.itinerary(edge_dir, "nobody", AT) == []
+
+
+def test_trajectory_cities_cross_cities_and_border_grids(edge_dir: Path, border_dir: Path) -> None:
+    helen = REFERENCE.trajectory(edge_dir, "helen", AT, 3)
+    assert [(t.city, t.duration_s) for t in helen] == [("上海市", 5 * 3600), ("广州市", 3 * 3600)]
+    assert helen[1].grid == "60:60"
+    assert helen[0].to_json()["city"] == "上海市"
+    # walker uses the 佛山市 cell of 70:70 and the 广州市 cell of 71:70: the stay's city is the
+    # grid's (majority in 70:70, the smaller name on the 71:70 tie), not the cell's.
+    walker = REFERENCE.trajectory(border_dir, "walker", AT, 3)
+    assert [(t.grid, t.city, t.duration_s) for t in walker] == [
+        ("70:70", "广州市", 3600),
+        ("71:70", "佛山市", 3600),
+        ("72:70", "广州市", 3600),
+    ]
+    coarse = REFERENCE.trajectory(border_dir, "walker", AT, 3, Profile(grid_m=1600.0))
+    assert [(t.grid, t.city, t.duration_s) for t in coarse] == [
+        ("35:35", "广州市", 7200),
+        ("36:35", "广州市", 3600),
+    ]
+    runner = REFERENCE.trajectory(border_dir, "runner", AT, 3)
+    assert {(t.grid, t.city) for t in runner} == {
+        ("70:70", "广州市"),
+        ("71:70", "佛山市"),
+        ("72:70", "广州市"),
+    }
+
+
+def test_grid_cities_rule() -> None:
+    cells = [Cell(*c) for c in border_cells()]
+    want = {gkey(70, 70): "广州市", gkey(71, 70): "佛山市", gkey(72, 70): "广州市"}
+    assert grid_cities(cells, Profile()) == want
+    assert grid_cities(list(reversed(cells)), Profile()) == want  # not decided by file order
+    assert grid_cities(cells, Profile(grid_m=1600.0)) == {
+        gkey(35, 35): "广州市",
+        gkey(36, 35): "广州市",
+    }
+    # Three cities in one grid, two tied at the top: the smaller of those two names, not 东莞市
+    # (the smallest name overall), which has fewer cells.
+    g = cells[0]
+    three = [
+        Cell(1, g.lon, g.lat, "广州市"),
+        Cell(2, g.lon, g.lat, "深圳市"),
+        Cell(3, g.lon, g.lat, "深圳市"),
+        Cell(4, g.lon, g.lat, "广州市"),
+        Cell(5, g.lon, g.lat, "东莞市"),
+    ]
+    assert grid_cities(three, Profile()) == {gkey(70, 70): "广州市"}
+    # A cell id listed twice counts once, its last row winning (as the reference's lookup).
+    assert grid_cities([*three, Cell(4, g.lon, g.lat, "深圳市")], Profile()) == {
+        gkey(70, 70): "深圳市"
+    }
+
+
+def test_grid_cities_follow_a_rewritten_cells_file(tmp_path: Path) -> None:
+    d = write_data(tmp_path / "d", border_cells(), border_records())
+    assert data_grid_cities(d, Profile())[gkey(71, 70)] == "佛山市"
+    moved = [(c[0], c[1], c[2], "中山市" if c[0] == 25 else c[3]) for c in border_cells()]
+    write_data(d, moved, border_records())
+    st = (d / "cells.parquet").stat()  # same size possible: make sure the mtime differs too
+    os.utime(d / "cells.parquet", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert data_grid_cities(d, Profile())[gkey(71, 70)] == "中山市"
+    assert DuckDBEngine(threads=2).trajectory(d, "walker", AT, 3)[1].city == "中山市"

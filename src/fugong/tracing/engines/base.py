@@ -5,7 +5,8 @@ the fast engines the ``stays/`` built by :mod:`fugong.tracing.build`). Answers a
 dataclasses from :mod:`fugong.tracing.common`, ordered deterministically so that engines can be
 compared row for row:
 
-* trajectory: by ``(start, grid)``;
+* trajectory: by ``(start, grid)``, each stay naming its grid's city (one rule for every
+  engine: :func:`fugong.tracing.common.grid_cities`);
 * companions / second order: by ``(first_contact, uid)``;
 * itinerary: by ``(first_seen, city)``.
 """
@@ -13,7 +14,7 @@ compared row for row:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -135,13 +136,20 @@ def second_order_rows(rows: Iterable[tuple[Any, ...]]) -> list[Companion]:
 
 
 def trajectory_from_intervals(
-    rows: Iterable[tuple[int, int, int]], profile: Profile
+    rows: Iterable[tuple[int, int, int]], profile: Profile, cities: Mapping[int, str]
 ) -> list[TrajectoryStay]:
-    """``(gkey, start, end)`` maximal intervals → trajectory rows ordered by ``(start, grid)``."""
+    """``(gkey, start, end)`` maximal intervals → trajectory rows ordered by ``(start, grid)``;
+    ``cities`` maps a grid key to its city (:func:`~fugong.tracing.common.data_grid_cities`).
+    Every stay's grid holds a cell, and the stays are only read while built from the current
+    cells, so every key is in ``cities``."""
     out = []
     for key, s, e in sorted((int(k), int(s), int(e)) for k, s, e in rows):
         lon, lat = grid_centre(*ungkey(key), profile)
-        out.append(TrajectoryStay(grid_label(key), from_epoch(s), from_epoch(e), e - s, lon, lat))
+        out.append(
+            TrajectoryStay(
+                grid_label(key), cities[key], from_epoch(s), from_epoch(e), e - s, lon, lat
+            )
+        )
     out.sort(key=lambda t: (t.start, t.grid))
     return out
 

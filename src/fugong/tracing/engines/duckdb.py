@@ -32,6 +32,7 @@ from fugong.tracing.common import (
     Window,
     cell_grid_table,
     check_data_dir,
+    data_grid_cities,
     files_for_range,
     grid_label,
     read_cells,
@@ -203,7 +204,7 @@ class DuckDBEngine:
         w = Window.ending(at, days)
         with self._session(data_dir, profile, w) as con:
             rows = self._run(con, sql.trajectory(w.lo, w.hi), {"uid": uid})
-        return trajectory_from_intervals(rows, profile)
+        return trajectory_from_intervals(rows, profile, data_grid_cities(data_dir, profile))
 
     def _first_order_built(
         self, con: Any, q: CompanionQuery, keys: list[int]

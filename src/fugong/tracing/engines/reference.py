@@ -85,6 +85,16 @@ class Presence:
 
     def __init__(self, data_dir: Path, window: Window, profile: Profile) -> None:
         cells = {c.cell_id: c for c in read_cells(data_dir)}
+        # A grid's city: the city of most of its cells, ties to the smallest name (a border grid
+        # holds cells of two cities). The rule of common.grid_cities, which the fast engines use,
+        # written out again independently so that the parity suite checks one against the other.
+        cities_in: dict[int, list[str]] = defaultdict(list)
+        for c in cells.values():
+            cities_in[gkey(*grid_of(c.lon, c.lat, profile))].append(c.city)
+        self.grid_city = {
+            k: sorted(set(names), key=lambda n: (-names.count(n), n))[0]
+            for k, names in cities_in.items()
+        }
         per_uid: dict[str, set[tuple[int, int]]] = defaultdict(set)
         for uid, ts, cell in load_records(data_dir, window.lo - profile.max_gap_s, window.hi):
             if cell in cells:  # unknown cells are skipped before ordering (common.py)
@@ -158,7 +168,9 @@ class ReferenceEngine:
             for s, e in ivs:
                 lon, lat = grid_centre(*ungkey(k), profile)
                 out.append(
-                    TrajectoryStay(grid_label(k), from_epoch(s), from_epoch(e), e - s, lon, lat)
+                    TrajectoryStay(
+                        grid_label(k), p.grid_city[k], from_epoch(s), from_epoch(e), e - s, lon, lat
+                    )
                 )
         out.sort(key=lambda t: (t.start, t.grid))
         return out

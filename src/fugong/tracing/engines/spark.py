@@ -30,6 +30,7 @@ from fugong.tracing.common import (
     Window,
     cell_grid_table,
     check_data_dir,
+    data_grid_cities,
     files_for_range,
     grid_label,
     read_cells,
@@ -177,7 +178,9 @@ class SparkEngine:
         w = Window.ending(at, days)
         self._views(data_dir, profile, w)
         return trajectory_from_intervals(
-            self._rows(sql.trajectory(w.lo, w.hi), {"uid": uid}), profile
+            self._rows(sql.trajectory(w.lo, w.hi), {"uid": uid}),
+            profile,
+            data_grid_cities(data_dir, profile),
         )
 
     def _first_order(self, q: CompanionQuery) -> list[Companion]:

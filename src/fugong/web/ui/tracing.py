@@ -131,7 +131,9 @@ async def query(request: Request, session: SessionDep, user: CurrentUser) -> Res
     values["subject"] = result.uid  # from here on the page carries the pseudonym only
     plot = None
     if result.kind == "trajectory":
-        plot = track_plot([(r.lon, r.lat, f"{r.grid} {iso(r.start)}") for r in result.rows])
+        plot = track_plot(
+            [(r.lon, r.lat, f"{r.grid} {r.city} {iso(r.start)}") for r in result.rows]
+        )
     return render(
         request,
         "tracing/search.html",
@@ -162,9 +164,17 @@ async def export(request: Request, session: SessionDep, user: CurrentUser) -> Re
 def _table(result: Any) -> tuple[list[str], list[list[Any]]]:
     if result.kind == "trajectory":
         return (
-            ["grid", "start", "end", "duration_s", "lon", "lat"],
+            ["grid", "city", "start", "end", "duration_s", "lon", "lat"],
             [
-                [r.grid, iso(r.start), iso(r.end), r.duration_s, f"{r.lon:.6f}", f"{r.lat:.6f}"]
+                [
+                    r.grid,
+                    r.city,
+                    iso(r.start),
+                    iso(r.end),
+                    r.duration_s,
+                    f"{r.lon:.6f}",
+                    f"{r.lat:.6f}",
+                ]
                 for r in result.rows
             ],
         )
