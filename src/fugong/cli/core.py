@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import func, select
 
-from fugong.core import services
+from fugong.core import audit, notify, services
 from fugong.core.demo import DEMO_PASSWORD, load_demo
 from fugong.core.models import Organisation, User
 from fugong.core.reference import ROLES
@@ -147,6 +147,17 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 
 def register(app: typer.Typer) -> None:
+    @app.callback()
+    def _from_the_shell(ctx: typer.Context) -> None:
+        # Every command, the domains' included: rows written with no user name ``cli``, so the
+        # trail tells an operator's import or purge from unattended work. Undone when the
+        # command ends, for a process that goes on (a test run invoking several commands).
+        token = audit.default_actor.set(audit.CLI_LABEL)
+        ctx.call_on_close(lambda: audit.default_actor.reset(token))
+        # Commands notify too (opinion alerts, the weekly report, screening summaries): they
+        # must reach the deployment's gateway, not only the log, as the web app's do.
+        notify.configure(get_settings().outbound)
+
     app.add_typer(db_app, name="db")
     app.add_typer(users_app, name="users")
     app.add_typer(tokens_app, name="tokens")
@@ -181,6 +192,9 @@ def register(app: typer.Typer) -> None:
             print_logins(settings)
         else:
             typer.echo(f"http://{settings.host}:{settings.port}/")
+        # From here on this process is the server: what it writes with no user (failed
+        # logins, camera pushes) is unattended work, ``system``, as in separate workers.
+        audit.default_actor.set(audit.SYSTEM_LABEL)
         if workers > 1:
             # Workers share a socket we open ourselves: uvicorn's own multi-worker socket is
             # created without the TCP protocol number, so asyncio never sets TCP_NODELAY on its

@@ -1,5 +1,9 @@
 """The audit trail: one row per write (and per read of personal data), added to the caller's
-session so it commits or rolls back together with the change it describes."""
+session so it commits or rolls back together with the change it describes.
+
+A row names its actor: the user who acted, or, when no user did, ``default_actor`` — ``system``
+for unattended work (a failed login, a camera's reading, the web server's own jobs) and ``cli``
+for what an operator runs with the ``fugong`` command, which sets it (``fugong.cli.core``)."""
 
 from __future__ import annotations
 
@@ -14,8 +18,10 @@ from fugong.db import jsonable
 
 #: The client address of the request being served; the web layer sets it per request.
 current_ip: ContextVar[str | None] = ContextVar("current_ip", default=None)
-#: Who acts when no user does: the CLI on the host sets ``cli``.
 SYSTEM_LABEL = "system"
+CLI_LABEL = "cli"
+#: Who acts when no user does: ``system`` unless the CLI on the host has set ``cli``.
+default_actor: ContextVar[str] = ContextVar("default_actor", default=SYSTEM_LABEL)
 
 
 def snapshot(obj: Any, fields: list[str] | None = None) -> dict[str, Any]:
@@ -44,7 +50,7 @@ def record(
 ) -> AuditLog:
     row = AuditLog(
         actor_id=actor.id if actor is not None else None,
-        actor_label=actor.username if actor is not None else SYSTEM_LABEL,
+        actor_label=actor.username if actor is not None else default_actor.get(),
         action=action,
         target_type=target_type,
         target_id=None if target_id is None else str(target_id),

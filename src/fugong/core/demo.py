@@ -70,6 +70,17 @@ _TRADES = {
 _INDUSTRY_WEIGHTS = (30, 14, 14, 6, 6, 5, 8, 4, 6, 2, 2, 3)
 _SIZE_WEIGHTS = {"large": 2, "medium": 10, "small": 38, "micro": 50}
 _HEAD = {"large": (300, 5000), "medium": (100, 300), "small": (10, 100), "micro": (1, 10)}
+# The district's vetted suppliers of epidemic-prevention goods (name, district, registering
+# authority's division code), the first holding the demo's ``supplier`` login. The supplies
+# demo vets each and posts its offers (``fugong.supplies.demo``).
+DEMO_SUPPLIERS: tuple[tuple[str, str, str], ...] = (
+    ("广州黄埔防疫物资供应有限公司", "黄埔区", "440112"),
+    ("广州科学城医用防护用品有限公司", "黄埔区", "440112"),
+    ("广东穗康口罩制品有限公司", "增城区", "440118"),
+    ("广州南岗消毒用品有限公司", "黄埔区", "440112"),
+    ("广州洁盾消毒科技有限公司", "天河区", "440106"),
+    ("广州睿视红外热成像科技有限公司", "黄埔区", "440112"),
+)
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
 _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华美思华如海西孝"
 
@@ -179,12 +190,27 @@ def load_demo(
     desk = org("government", "黄埔区复工复产服务专班")
     city = org("government", "广州市审计局", district=None)
     admin_org = org("government", "黄埔区政务服务数据管理局")
-    supplier = org("supplier", "广州黄埔防疫物资供应有限公司", code=True)
+    supplier = org("supplier", DEMO_SUPPLIERS[0][0], code=True)
     cdc = org("institution", "广州市疾病预防控制中心", district=None)
     school = org("institution", "黄埔区示范小学")
     court = org("institution", "广州市南沙区人民法院", district="南沙区")
     org("hr_agency", "广州开发区人力资源服务有限公司", code=True)
     del court
+    # The other suppliers draw their codes from a stream of their own, so adding one changes
+    # no other generated name or code (a string seed: ``seed + 2`` would be the enterprise
+    # stream of another seed).
+    supplier_rng = random.Random(f"suppliers-{seed}")
+    for name, district, division in DEMO_SUPPLIERS[1:]:
+        create_organisation(
+            session,
+            actor=None,
+            data=OrganisationCreate(
+                kind="supplier",
+                name=name,
+                district=district,
+                uscc=make_uscc(supplier_rng, division),
+            ),
+        )
 
     def user(username: str, display: str, organisation: Organisation, roles: list[str]) -> User:
         return create_user(
