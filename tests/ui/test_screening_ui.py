@@ -1,12 +1,14 @@
 """Browser test of the thermal screening gate on a phone-sized screen: the school's operator
 registers a camera, a fever reading arrives over HTTP, the alarm shows on the open site page
 without a reload (server-sent events), the operator records the re-check and closes it, and the
-day's statistics change."""
+day's statistics change. The alarm must reach the open page within a second of the push
+(measured, with a stated margin for a loaded CI machine)."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +18,24 @@ import pytest
 from tests.ui.conftest import login
 
 pytestmark = pytest.mark.ui
+
+#: "Alarm within a second": from the start of the camera's push to the alarm row on the
+#: operator's open page. The live feed polls every 0.3 s, so a second leaves room for the push
+#: and the render; the margin absorbs a shared, loaded CI runner.
+ALARM_BUDGET_S = 1.0
+CI_MARGIN_S = 0.5
+
+#: Stamps (browser wall clock, ms) the moment a row with the fever's temperature is added.
+WATCH_ALARM_ROW = """(temp) => {
+  window.__alarmRowAt = null;
+  const rows = document.getElementById("alarm-rows");
+  new MutationObserver((_, observer) => {
+    if (Array.from(rows.querySelectorAll("tr")).some((r) => r.textContent.includes(temp))) {
+      window.__alarmRowAt = Date.now();
+      observer.disconnect();
+    }
+  }).observe(rows, { childList: true, subtree: true });
+}"""
 
 
 def push(base: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -35,6 +55,8 @@ def kpi(page: Any, name: str) -> str:
 
 
 def test_fever_alarm_live_recheck_close_and_statistics(page: Any, live_server: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     login(page, "site")
     page.goto("/screening")
     page.click("text=示范小学正门测温通道")
@@ -55,7 +77,10 @@ def test_fever_alarm_live_recheck_close_and_statistics(page: Any, live_server: s
     page.evaluate("window.__noReload = true")
     page.wait_for_function("document.querySelector('[data-live-label]').textContent === '（实时）'")
 
-    # A fever reading arrives from the camera.
+    # A fever reading arrives from the camera. Both clocks are this machine's wall clock: the
+    # browser stamps the row when it is inserted, this process stamps the push's start.
+    page.evaluate(WATCH_ALARM_ROW, "38.6 °C")
+    pushed_at = time.time()
     result = push(
         live_server,
         token,
@@ -69,7 +94,18 @@ def test_fever_alarm_live_recheck_close_and_statistics(page: Any, live_server: s
     )
     assert result["alarms"] == 1
     row = page.locator("#alarm-rows tr", has_text="38.6 °C")
-    row.wait_for(timeout=5000)  # well within a second in practice; the SSE polls every 0.3 s
+    # Wait longer than the budget, so a slow alarm fails below with its measured figure.
+    try:
+        row.wait_for(timeout=10_000)
+    except PlaywrightTimeout:
+        pytest.fail(f"no alarm row on the live page {time.time() - pushed_at:.1f} s after the push")
+    latency = (page.evaluate("window.__alarmRowAt") / 1000) - pushed_at
+    limit = ALARM_BUDGET_S + CI_MARGIN_S
+    assert latency < limit, (
+        f"alarm row appeared {latency:.3f} s after the push: over the {ALARM_BUDGET_S:g} s "
+        f"promise plus {CI_MARGIN_S:g} s CI margin ({limit:g} s)"
+    )
+    print(f"push → alarm row on the live page: {latency:.3f} s (limit {limit:g} s)")
     assert page.evaluate("window.__noReload") is True
     assert page.locator("#live-banner").is_visible()
     assert int(kpi(page, "alarms")) == alarms + 1

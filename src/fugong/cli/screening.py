@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
+from fugong.core import audit
 from fugong.db import make_engine, make_session_factory, unit_of_work
 from fugong.settings import get_settings
 
@@ -59,6 +60,9 @@ def listen(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     typer.echo(f"listening on {listener.host}:{listener.port} as {client_id}", err=True)
+    # The listener is unattended work like the HTTP push: what it writes with no user (alarms
+    # from camera readings) is ``system``, not the operator who started it.
+    audit.default_actor.set(audit.SYSTEM_LABEL)
     listener.run(stop)
     s = listener.stats
     typer.echo(

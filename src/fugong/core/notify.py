@@ -12,12 +12,13 @@ import logging
 from typing import Protocol
 
 from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from fugong.core.models import Notification, User
 
 log = logging.getLogger("fugong.outbound")
 _PENDING = "fugong_outbound_pending"
+_MARKS = "fugong_outbound_savepoints"  # savepoint -> queue length when it began
 
 
 class Outbound(Protocol):
@@ -53,8 +54,22 @@ def notify(session: Session, user: User | None, text: str, link: str | None = No
     session.info.setdefault(_PENDING, []).append((user, text, link))
 
 
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    # A savepoint remembers how many messages were queued before it, so rolling it back drops
+    # only what was queued inside it: the enclosing transaction may still commit the rest.
+    if transaction.nested:
+        marks = session.info.setdefault(_MARKS, {})
+        marks[transaction] = len(session.info.get(_PENDING, ()))
+
+
 @event.listens_for(Session, "after_commit")
 def _send_after_commit(session: Session) -> None:
+    # SQLAlchemy fires this on a savepoint's release too; the enclosing transaction may still
+    # roll back, so only the outermost commit sends.
+    if session.in_nested_transaction():
+        return
+    session.info.pop(_MARKS, None)
     for user, text, link in session.info.pop(_PENDING, []):
         try:
             _channel.send(user, text, link)
@@ -62,9 +77,18 @@ def _send_after_commit(session: Session) -> None:
             log.exception("outbound channel failed for %s", user.username)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_after_rollback(session: Session) -> None:
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    # Fires for every rollback, savepoints included (``after_rollback`` fires only for the
+    # real one, and used to drop the whole queue when an inner savepoint rolled back).
+    if previous_transaction.nested:
+        mark = session.info.get(_MARKS, {}).pop(previous_transaction, None)
+        pending = session.info.get(_PENDING)
+        if mark is not None and pending is not None:
+            del pending[mark:]
+        return
     session.info.pop(_PENDING, None)
+    session.info.pop(_MARKS, None)
 
 
 def unread_count(session: Session, user: User) -> int:

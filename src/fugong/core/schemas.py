@@ -199,12 +199,25 @@ class EnterprisePage(BaseModel):
     items: list[EnterpriseRead]
 
 
+#: Names the audit trail uses for rows written with no user (``fugong.core.audit``).
+RESERVED_USERNAMES = frozenset({"system", "cli"})
+
+
 class UserCreate(_Input):
     username: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{3,50}$")]
     display_name: Annotated[str, Field(min_length=1, max_length=50)]
     password: Annotated[str, Field(min_length=1, max_length=200)]
     organisation_id: int
     roles: list[str]
+
+    @field_validator("username")
+    @classmethod
+    def _not_an_audit_label(cls, v: str) -> str:
+        # The audit trail names rows written with no user "system" or "cli": a person with
+        # either name would be indistinguishable from them.
+        if v.lower() in RESERVED_USERNAMES:
+            raise ValueError(f"用户名“{v}”为系统保留，请换一个")
+        return v
 
     @field_validator("roles")
     @classmethod
