@@ -30,13 +30,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from fugong.core.schemas import OrganisationCreate, UserCreate
-from fugong.core.services import create_organisation, create_user
-from fugong.db import make_engine, make_session_factory, migrate, unit_of_work
-from fugong.screening import services
+from fugong.db import make_engine, make_session_factory, migrate
 from fugong.screening.models import ScreeningAlarm, ScreeningReading
-from fugong.screening.schemas import DeviceCreate, SiteCreate
-from tests.conftest import PASSWORD, PG_URL, need_service
+from tests.conftest import PG_URL, need_service
+from tests.integration.screening_sites import school_gate
 
 pytestmark = pytest.mark.slow
 
@@ -86,27 +83,7 @@ def gate(db_url: str) -> Iterator[tuple[sessionmaker[Session], str]]:
     migrate.upgrade(engine)
     factory = make_session_factory(engine)
     code = f"listen-{uuid.uuid4().hex[:8]}"
-    with unit_of_work(factory) as s:
-        org = create_organisation(
-            s,
-            actor=None,
-            data=OrganisationCreate(kind="institution", name="接收程序测试小学", district="黄埔区"),
-        )
-        nurse = create_user(
-            s,
-            actor=None,
-            data=UserCreate(
-                username="listennurse",
-                display_name="保健老师",
-                password=PASSWORD,
-                organisation_id=org.id,
-                roles=["site"],
-            ),
-        )
-        site = services.create_site(
-            s, data=SiteCreate(code=code, name="正门", kind="school"), actor=nurse
-        )
-        services.create_device(s, site=site, data=DeviceCreate(code="cam-1", name="1"), actor=nurse)
+    school_gate(factory, school="接收程序测试小学", nurse="listennurse", site=code)
     yield factory, code
     engine.dispose()
 

@@ -23,14 +23,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fugong.core.schemas import OrganisationCreate, UserCreate
-from fugong.core.services import create_organisation, create_user
 from fugong.db import make_engine, make_session_factory, migrate, unit_of_work
 from fugong.screening import services
 from fugong.screening.listener import Listener
 from fugong.screening.models import ScreeningAlarm, ScreeningDevice, ScreeningReading
-from fugong.screening.schemas import DeviceCreate, SiteCreate
-from tests.conftest import PASSWORD, need_service
+from fugong.screening.schemas import DeviceCreate
+from tests.conftest import need_service
+from tests.integration.screening_sites import school_gate
 
 pytestmark = pytest.mark.slow
 
@@ -93,27 +92,7 @@ def db(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(f"sqlite:///{tmp_path / 'mqtt.db'}")
     migrate.upgrade(engine)
     factory = make_session_factory(engine)
-    with unit_of_work(factory) as s:
-        org = create_organisation(
-            s,
-            actor=None,
-            data=OrganisationCreate(kind="institution", name="MQTT 测试小学", district="黄埔区"),
-        )
-        nurse = create_user(
-            s,
-            actor=None,
-            data=UserCreate(
-                username="mqttnurse",
-                display_name="保健老师",
-                password=PASSWORD,
-                organisation_id=org.id,
-                roles=["site"],
-            ),
-        )
-        site = services.create_site(
-            s, data=SiteCreate(code="mq-school", name="正门", kind="school"), actor=nurse
-        )
-        services.create_device(s, site=site, data=DeviceCreate(code="cam-1", name="1"), actor=nurse)
+    school_gate(factory, school="MQTT 测试小学", nurse="mqttnurse", site="mq-school")
     yield factory
     engine.dispose()
 
