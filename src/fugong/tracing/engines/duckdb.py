@@ -14,6 +14,7 @@ and says so on the log.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -95,6 +96,11 @@ def connect(threads: int | None = None) -> Any:
     import duckdb
 
     con = duckdb.connect(":memory:")
+    # An in-memory database spills large joins to ".tmp" under the working directory, which
+    # for a server may be the code or a read-only folder; the system's temp folder is meant
+    # for it (and is cleared with the machine).
+    spill = Path(tempfile.gettempdir()) / "fugong-duckdb"
+    con.execute("SET temp_directory = ?", [str(spill)])
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     # Stays are written sorted; the order inside a query result is imposed where it matters.
