@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from fugong.core import audit
 from fugong.core.models import User
-from fugong.errors import FieldError, PermissionDenied, ValidationFailed
+from fugong.errors import FieldError, ValidationFailed
 from fugong.tracing.common import CompanionQuery, TracingDataError
 from fugong.tracing.ingest import pseudonymise
+from fugong.tracing.permissions import require_cdc
 
-CDC_ROLE = "cdc"
 QUERY_KINDS: dict[str, str] = {
     "trajectory": "轨迹",
     "companions": "时空伴随者",
@@ -40,19 +40,6 @@ class TracingResult:
     engine: str
     rows: list[Any] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def deny(session: Session, *, actor: User, what: str) -> PermissionDenied:
-    """Record a refused attempt (the caller commits it before raising the returned error)."""
-    audit.record(
-        session, actor=actor, action="tracing.denied", target_type="tracing", detail=what[:200]
-    )
-    return PermissionDenied("轨迹追踪仅限疾控分析员使用，本次访问已记录")
-
-
-def require_cdc(session: Session, actor: User, what: str) -> None:
-    if not actor.has_role(CDC_ROLE):
-        raise deny(session, actor=actor, what=what)
 
 
 def resolve_uid(subject: str, key: bytes) -> str:

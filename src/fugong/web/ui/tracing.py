@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from fugong.core import audit
 from fugong.core.tabular import write_csv
 from fugong.errors import FieldError, FugongError, ValidationFailed
-from fugong.tracing import services
+from fugong.tracing import permissions, services
 from fugong.tracing.common import iso
 from fugong.web.charts import track_plot
 from fugong.web.deps import CurrentUser, SessionDep, form_csrf_guard
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/tracing", dependencies=[Depends(form_csrf_guard)])
 def _cdc(request: Request, session: Session, user: Any) -> None:
     """Refuse non-CDC users, and make the refusal's audit row survive the error."""
     try:
-        services.require_cdc(session, user, f"{request.method} {request.url.path}")
+        permissions.require_cdc(session, user, f"{request.method} {request.url.path}")
     except FugongError:
         session.commit()
         raise
