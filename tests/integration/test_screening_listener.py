@@ -1,7 +1,8 @@
 """``fugong screening listen`` as it runs in production: the real command in a child process,
 subscribed to the system Mosquitto (127.0.0.1:1883, or ``FUGONG_TEST_MQTT_PORT``), storing into
 SQLite and PostgreSQL. Readings published with QoS 1 are stored, the fever raises its alarm, and
-SIGTERM stops the listener cleanly with its tally.
+SIGTERM stops the listener cleanly with its tally; a listener killed mid-batch loses none of the
+readings it had received, and stores none of them twice, once it comes back.
 
 The listener commits from its own process, so each run gets a database of its own (a SQLite file,
 a PostgreSQL schema) instead of the rolled-back test transaction. Its site code is unique, since
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -40,6 +42,28 @@ pytestmark = pytest.mark.slow
 HOST = "127.0.0.1"
 PORT = int(os.environ.get("FUGONG_TEST_MQTT_PORT", "1883"))
 READINGS = [("n1", 36.4), ("n2", 36.6), ("hot", 38.5), ("n3", 36.5), ("n4", 36.7)]
+#: The listener as ``fugong screening listen`` runs it, with two trace lines of its own: a message
+#: has reached its batch (unacknowledged), and a batch has committed. Its log says neither, and
+#: the crash test must kill it between the two; the code paths themselves are unchanged.
+TRACED = """
+from fugong.screening.listener import Listener, log
+
+on_message, store = Listener._on_message, Listener._store
+
+def traced_on_message(self, client, userdata, msg):
+    on_message(self, client, userdata, msg)
+    log.info("trace: received on %s: %s", msg.topic, msg.payload.decode())
+
+def traced_store(self, batch):
+    store(self, batch)
+    for m in batch:
+        log.info("trace: committed on %s: %s", m.topic, m.payload.decode())
+
+Listener._on_message, Listener._store = traced_on_message, traced_store
+
+from fugong.cli import main
+main()
+"""
 
 
 @pytest.fixture
@@ -91,14 +115,16 @@ def gate(db_url: str) -> Iterator[tuple[sessionmaker[Session], str]]:
 class Child:
     """``fugong screening listen`` in a child process; its stderr is kept for the messages."""
 
-    def __init__(self, url: str, client_id: str) -> None:
+    def __init__(
+        self, url: str, client_id: str, *, batch_ms: int = 50, traced: bool = False
+    ) -> None:
         self.lines: list[str] = []
         self.subscribed = threading.Event()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-c",
-                "from fugong.cli import main; main()",
+                TRACED if traced else "from fugong.cli import main; main()",
                 "screening",
                 "listen",
                 "--host",
@@ -108,7 +134,7 @@ class Child:
                 "--client-id",
                 client_id,
                 "--batch-ms",
-                "50",
+                str(batch_ms),
                 "--health-every",
                 "3600",
             ],
@@ -155,15 +181,18 @@ def _client(client_id: str, **connect: Any) -> Any:
     return c
 
 
-def wait_until_routed(child: Child, site: str, timeout: float = 20) -> None:
+def wait_until_routed(
+    child: Child, site: str, timeout: float = 20, *, seen: str = "refused on"
+) -> None:
     """Wait until the broker routes this site's topic to the listener: "subscribed" in its log
     only says the SUBSCRIBE left, so probe with a reading from an unregistered camera, which
-    the listener refuses with a log line naming the topic."""
+    the listener refuses with a log line naming the topic (``seen``: a traced listener says
+    "trace: received on" at once, without waiting for its batch)."""
     topic = f"fugong/screening/{site}/probe/readings"
     c = _client(f"listen-probe-{uuid.uuid4().hex[:8]}")
     deadline = time.monotonic() + timeout
     try:
-        while f"refused on {topic}" not in child.output:
+        while f"{seen} {topic}" not in child.output:
             assert time.monotonic() < deadline, f"no probe reached the listener:\n{child.output}"
             c.publish(topic, b"{}", qos=0)
             time.sleep(0.2)
@@ -172,25 +201,28 @@ def wait_until_routed(child: Child, site: str, timeout: float = 20) -> None:
         c.disconnect()
 
 
-def publish(site: str) -> None:
-    """The camera's readings, QoS 1: each is acknowledged by the broker before this returns."""
-    c = _client(f"listen-cam-{uuid.uuid4().hex[:8]}")
+def publish(site: str, readings: list[tuple[str, float]] = READINGS) -> list[str]:
+    """The camera's readings, QoS 1; returns the payloads sent."""
     at = datetime.now(UTC) - timedelta(seconds=1)
-    infos = [
-        c.publish(
-            f"fugong/screening/{site}/cam-1/readings",
-            json.dumps(
-                {
-                    "device": "cam-1",
-                    "event_id": event,
-                    "time": (at + timedelta(milliseconds=i)).isoformat(),
-                    "temperature": temp,
-                }
-            ),
-            qos=1,
+    payloads = [
+        json.dumps(
+            {
+                "device": "cam-1",
+                "event_id": event,
+                "time": (at + timedelta(milliseconds=i)).isoformat(),
+                "temperature": temp,
+            }
         )
-        for i, (event, temp) in enumerate(READINGS)
+        for i, (event, temp) in enumerate(readings)
     ]
+    send(site, payloads)
+    return payloads
+
+
+def send(site: str, payloads: list[str]) -> None:
+    """Publish with QoS 1: each is acknowledged by the broker before this returns."""
+    c = _client(f"listen-cam-{uuid.uuid4().hex[:8]}")
+    infos = [c.publish(f"fugong/screening/{site}/cam-1/readings", p, qos=1) for p in payloads]
     for info in infos:
         info.wait_for_publish(timeout=10)
         assert info.is_published()
@@ -242,4 +274,72 @@ def test_listen_stores_qos1_readings_and_raises_the_fever_alarm(
         assert "alarms 1" in child.output
     finally:
         child.close()
+        forget_session(client_id)
+
+
+def wait_for_lines(child: Child, lines: list[str], timeout: float = 15) -> None:
+    """Wait until the child has logged every one of ``lines``."""
+    deadline = time.monotonic() + timeout
+    while missing := [line for line in lines if line not in child.output]:
+        assert time.monotonic() < deadline, f"{missing[0]!r} not logged:\n{child.output}"
+        time.sleep(0.05)
+
+
+def test_listen_killed_mid_batch_loses_and_duplicates_no_reading(
+    broker: None, db_url: str, gate: tuple[sessionmaker[Session], str]
+) -> None:
+    factory, site = gate
+    topic = f"fugong/screening/{site}/cam-1/readings"
+    readings = [(f"r{i:02d}", round(36.3 + (i % 5) * 0.1, 1)) for i in range(19)]
+    readings.insert(7, ("hot", 38.6))
+    client_id = f"fugong-test-crash-{uuid.uuid4().hex[:8]}"
+    # A 10 s batch window: what it receives sits in its buffer, unacknowledged and uncommitted,
+    # until the kill a second or two later.
+    first = Child(db_url, client_id, batch_ms=10_000, traced=True)
+    second: Child | None = None
+    try:
+        assert first.subscribed.wait(30), f"listener did not subscribe:\n{first.output}"
+        wait_until_routed(first, site, seen="trace: received on")
+        payloads = publish(site, readings)
+        wait_for_lines(first, [f"trace: received on {topic}: {p}" for p in payloads])
+        first.proc.send_signal(signal.SIGKILL)  # no clean shutdown: no last batch, no DISCONNECT
+        assert first.proc.wait(timeout=10) == -signal.SIGKILL
+        before = count(factory, ScreeningReading)
+        # The kill came inside the window, so not every received reading was committed: the
+        # rest exist only as the broker's unacknowledged deliveries.
+        assert before < len(readings), first.output
+
+        # The same client id resumes the persistent session; the broker redelivers.
+        second = Child(db_url, client_id, batch_ms=50, traced=True)
+        assert second.subscribed.wait(30), f"listener did not come back:\n{second.output}"
+        deadline = time.monotonic() + 15
+        while count(factory, ScreeningReading) < len(readings) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+        # The camera sends the fever again (the same event, as after a lost PUBACK); written
+        # compactly, so that its bytes, and the trace line they give, tell it from the original.
+        again = json.dumps(json.loads(payloads[7]), separators=(",", ":"))
+        send(site, [again])
+        wait_for_lines(second, [f"trace: committed on {topic}: {again}"])
+        with factory() as s:
+            stored = sorted(
+                (r.event_id, r.temperature_c, r.source) for r in s.scalars(select(ScreeningReading))
+            )
+            assert stored == sorted((e, t, "mqtt") for e, t in readings), second.output
+            (alarm,) = s.scalars(select(ScreeningAlarm)).all()
+            assert alarm.temperature_c == 38.6 and alarm.rule == "threshold"
+            assert alarm.reading_id == s.scalar(
+                select(ScreeningReading.id).where(ScreeningReading.event_id == "hot")
+            )
+        assert second.stop() == 0, second.output
+        tally = re.search(r"stored (\d+), duplicates (\d+)", second.output)
+        assert tally, second.output
+        # What the first listener committed but may not have acknowledged is redelivered and
+        # skipped, like the camera's resend; nothing is stored a second time.
+        assert int(tally[1]) == len(readings) - before, second.output
+        assert int(tally[2]) >= 1, second.output
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
         forget_session(client_id)
