@@ -114,6 +114,9 @@ class Factory:
         self, kind: str = "government", district: str | None = "黄埔区", **kw: Any
     ) -> Organisation:
         i = self._seq()
+        if kind == "institution":
+            # Institutions must say which kind they are (migration 0009); most tests don't care.
+            kw.setdefault("institution_type", "other")
         return services.create_organisation(
             self.session,
             actor=None,

@@ -19,7 +19,9 @@ def school_gate(factory: sessionmaker[Session], *, school: str, nurse: str, site
         org = create_organisation(
             s,
             actor=None,
-            data=OrganisationCreate(kind="institution", name=school, district="黄埔区"),
+            data=OrganisationCreate(
+                kind="institution", institution_type="school", name=school, district="黄埔区"
+            ),
         )
         user = create_user(
             s,

@@ -35,7 +35,11 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sessionmaker
     now = datetime.now(UTC)
     with unit_of_work(factory) as s:
         org = create_organisation(
-            s, actor=None, data=OrganisationCreate(kind="institution", name="命令行测试学校")
+            s,
+            actor=None,
+            data=OrganisationCreate(
+                kind="institution", institution_type="school", name="命令行测试学校"
+            ),
         )
         user = create_user(
             s,
@@ -49,7 +53,11 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sessionmaker
             ),
         )
         cdc_org = create_organisation(
-            s, actor=None, data=OrganisationCreate(kind="institution", name="疾控", district=None)
+            s,
+            actor=None,
+            data=OrganisationCreate(
+                kind="institution", institution_type="cdc", name="疾控", district=None
+            ),
         )
         create_user(
             s,

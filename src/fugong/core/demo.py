@@ -173,13 +173,18 @@ def load_demo(
     rng = random.Random(seed + 1)  # apart from the enterprise generator's stream
 
     def org(
-        kind: str, name: str, district: str | None = "黄埔区", code: bool = False
+        kind: str,
+        name: str,
+        district: str | None = "黄埔区",
+        code: bool = False,
+        institution_type: str | None = None,
     ) -> Organisation:
         return create_organisation(
             session,
             actor=None,
             data=OrganisationCreate(
                 kind=kind,
+                institution_type=institution_type,
                 name=name,
                 district=district,
                 uscc=make_uscc(rng, "440112") if code else None,
@@ -191,9 +196,9 @@ def load_demo(
     city = org("government", "广州市审计局", district=None)
     admin_org = org("government", "黄埔区政务服务数据管理局")
     supplier = org("supplier", DEMO_SUPPLIERS[0][0], code=True)
-    cdc = org("institution", "广州市疾病预防控制中心", district=None)
-    school = org("institution", "黄埔区示范小学")
-    court = org("institution", "广州市南沙区人民法院", district="南沙区")
+    cdc = org("institution", "广州市疾病预防控制中心", district=None, institution_type="cdc")
+    school = org("institution", "黄埔区示范小学", institution_type="school")
+    court = org("institution", "广州市南沙区人民法院", district="南沙区", institution_type="court")
     org("hr_agency", "广州开发区人力资源服务有限公司", code=True)
     del court
     # The other suppliers draw their codes from a stream of their own, so adding one changes

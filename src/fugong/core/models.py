@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fugong.core.reference import (
     INDUSTRIES,
+    INSTITUTION_TYPES,
     KEY_CATEGORIES,
     ORG_KINDS,
     RESUMPTION_STATUSES,
@@ -37,10 +38,20 @@ def _in(column: str, values: Any) -> str:
 
 class Organisation(TimestampMixin, Base):
     __tablename__ = "organisations"
-    __table_args__ = (CheckConstraint(_in("kind", ORG_KINDS), name="kind"),)
+    __table_args__ = (
+        CheckConstraint(_in("kind", ORG_KINDS), name="kind"),
+        # Every institution says which kind it is (court, CDC, school...); nothing else has one.
+        CheckConstraint(
+            "(kind = 'institution' AND institution_type IS NOT NULL AND "
+            f"{_in('institution_type', INSTITUTION_TYPES)}) "
+            "OR (kind != 'institution' AND institution_type IS NULL)",
+            name="institution_type",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), index=True)
+    institution_type: Mapped[str | None] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(200), index=True)
     uscc: Mapped[str | None] = mapped_column(String(18), unique=True)
     district: Mapped[str | None] = mapped_column(String(20), index=True)

@@ -1,5 +1,6 @@
 """Reference data with Chinese labels: districts, streets, industries, sizes, key categories,
-resumption statuses, roles and organisation kinds. Codes are stored; labels are shown."""
+resumption statuses, roles, organisation kinds and institution types. Codes are stored; labels
+are shown."""
 
 from __future__ import annotations
 
@@ -57,6 +58,17 @@ ORG_KINDS: dict[str, str] = {
     "government": "政府部门",
     "institution": "公共机构",
     "hr_agency": "人力资源服务机构",
+}
+
+# What kind of public institution (公共机构) an organisation is: issue #2 names courts, CDCs
+# and schools; hospitals are the other institutions the desk and the supplies rounds meet.
+# Set for every institution and for nothing else.
+INSTITUTION_TYPES: dict[str, str] = {
+    "court": "法院",
+    "cdc": "疾控中心",
+    "school": "学校",
+    "hospital": "医院",
+    "other": "其他",
 }
 
 ROLES: dict[str, str] = {

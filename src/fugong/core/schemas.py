@@ -6,12 +6,21 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from fugong.core import uscc as uscc_rules
 from fugong.core.reference import (
     DISTRICTS,
     INDUSTRIES,
+    INSTITUTION_TYPES,
     KEY_CATEGORIES,
     ORG_KINDS,
     RESUMPTION_STATUSES,
@@ -230,12 +239,28 @@ class UserCreate(_Input):
 
 class OrganisationCreate(_Input):
     kind: Annotated[str, _coded(ORG_KINDS, "机构类型")]
+    # Declared right after ``kind``, so its check below can read it; validated even when not
+    # given, because an institution must say which kind it is.
+    institution_type: Annotated[
+        str | None, _coded(INSTITUTION_TYPES, "公共机构类别"), Field(validate_default=True)
+    ] = None
     name: Annotated[str, Field(min_length=2, max_length=200)]
     uscc: Annotated[
         str | None, BeforeValidator(lambda v: _check_uscc(v) if _blank_to_none(v) else None)
     ] = None
     district: OptStr = None
     street: OptStr = None
+
+    @field_validator("institution_type")
+    @classmethod
+    def _institution_type(cls, v: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind == "institution" and v is None:
+            choices = "、".join(INSTITUTION_TYPES.values())
+            raise ValueError(f"公共机构须选择公共机构类别 (institution_type)，可选：{choices}")
+        if kind is not None and kind != "institution" and v is not None:
+            raise ValueError("只有公共机构才填写公共机构类别 (institution_type)")
+        return v
 
 
 class UserRead(BaseModel):

@@ -351,7 +351,12 @@ def create_organisation(
     if data.uscc and session.scalar(select(Organisation.id).where(Organisation.uscc == data.uscc)):
         raise ValidationFailed([FieldError("uscc", f"统一社会信用代码{data.uscc}已登记")])
     org = Organisation(
-        kind=data.kind, name=data.name, uscc=data.uscc, district=data.district, street=data.street
+        kind=data.kind,
+        institution_type=data.institution_type,
+        name=data.name,
+        uscc=data.uscc,
+        district=data.district,
+        street=data.street,
     )
     session.add(org)
     session.flush()
@@ -361,9 +366,17 @@ def create_organisation(
         action="organisation.create",
         target_type="organisation",
         target_id=org.id,
-        after=audit.snapshot(org, ["kind", *ORG_FIELDS]),
+        after=audit.snapshot(org, _org_audit_fields(org)),
     )
     return org
+
+
+def _org_audit_fields(org: Organisation) -> list[str]:
+    # Only an institution has a type; for every other kind it is always NULL and would say
+    # nothing, so their audit documents keep the shape they had before the column existed.
+    if org.kind == "institution":
+        return ["kind", "institution_type", *ORG_FIELDS]
+    return ["kind", *ORG_FIELDS]
 
 
 def create_user(session: Session, *, data: UserCreate, actor: User | None) -> User:

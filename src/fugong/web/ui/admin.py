@@ -12,7 +12,7 @@ from sqlalchemy import select
 from fugong.core import queries, services
 from fugong.core.models import Organisation
 from fugong.core.permissions import USER_ADMINS, require_role
-from fugong.core.reference import DISTRICTS
+from fugong.core.reference import DISTRICTS, INSTITUTION_TYPES
 from fugong.core.schemas import OrganisationCreate, UserCreate
 from fugong.errors import Conflict, ValidationFailed
 from fugong.web.deps import CurrentUser, SessionDep, form_csrf_guard
@@ -133,6 +133,7 @@ def organisations(request: Request, session: SessionDep, user: CurrentUser) -> R
         errors={},
         values={},
         districts=DISTRICTS,
+        institution_types=INSTITUTION_TYPES,
         flash=flash(request, FLASH),
     )
 
@@ -143,17 +144,28 @@ def organisation_create(
     session: SessionDep,
     user: CurrentUser,
     kind: Annotated[str, Form()] = "",
+    institution_type: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     uscc: Annotated[str, Form()] = "",
     district: Annotated[str, Form()] = "",
 ) -> Response:
-    values = {"kind": kind, "name": name, "uscc": uscc, "district": district}
+    values = {
+        "kind": kind,
+        "institution_type": institution_type,
+        "name": name,
+        "uscc": uscc,
+        "district": district,
+    }
     try:
         services.create_organisation(
             session,
             actor=user,
             data=OrganisationCreate(
-                kind=kind, name=name, uscc=uscc or None, district=district or None
+                kind=kind,
+                institution_type=institution_type or None,
+                name=name,
+                uscc=uscc or None,
+                district=district or None,
             ),
         )
     except ValidationError as e:
@@ -171,4 +183,5 @@ def organisation_create(
         errors=errors,
         values=values,
         districts=DISTRICTS,
+        institution_types=INSTITUTION_TYPES,
     )
