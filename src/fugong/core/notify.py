@@ -11,14 +11,13 @@ import importlib
 import logging
 from typing import Protocol
 
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from fugong.core.aftercommit import TransactionQueue
 from fugong.core.models import Notification, User
 
 log = logging.getLogger("fugong.outbound")
-_PENDING = "fugong_outbound_pending"
-_MARKS = "fugong_outbound_savepoints"  # savepoint -> queue length when it began
 
 
 class Outbound(Protocol):
@@ -51,44 +50,22 @@ def notify(session: Session, user: User | None, text: str, link: str | None = No
     if user is None:
         return
     session.add(Notification(user_id=user.id, text=text[:300], link=link))
-    session.info.setdefault(_PENDING, []).append((user, text, link))
+    _outbox.add(session, (user, text, link))
 
 
-@event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
-    # A savepoint remembers how many messages were queued before it, so rolling it back drops
-    # only what was queued inside it: the enclosing transaction may still commit the rest.
-    if transaction.nested:
-        marks = session.info.setdefault(_MARKS, {})
-        marks[transaction] = len(session.info.get(_PENDING, ()))
-
-
-@event.listens_for(Session, "after_commit")
-def _send_after_commit(session: Session) -> None:
-    # SQLAlchemy fires this on a savepoint's release too; the enclosing transaction may still
-    # roll back, so only the outermost commit sends.
-    if session.in_nested_transaction():
-        return
-    session.info.pop(_MARKS, None)
-    for user, text, link in session.info.pop(_PENDING, []):
+def _send(messages: list[tuple[User, str, str | None]]) -> None:
+    for user, text, link in messages:
         try:
             _channel.send(user, text, link)
         except Exception:  # a gateway failure must not break the request that succeeded
             log.exception("outbound channel failed for %s", user.username)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
-    # Fires for every rollback, savepoints included (``after_rollback`` fires only for the
-    # real one, and used to drop the whole queue when an inner savepoint rolled back).
-    if previous_transaction.nested:
-        mark = session.info.get(_MARKS, {}).pop(previous_transaction, None)
-        pending = session.info.get(_PENDING)
-        if mark is not None and pending is not None:
-            del pending[mark:]
-        return
-    session.info.pop(_PENDING, None)
-    session.info.pop(_MARKS, None)
+# Sent when the outermost transaction commits; dropped with it, or with the savepoint they
+# were queued in, on rollback.
+_outbox: TransactionQueue[tuple[User, str, str | None]] = TransactionQueue(
+    "fugong.outbound", on_commit=_send, on_rollback=lambda _messages: None
+)
 
 
 def unread_count(session: Session, user: User) -> int:
