@@ -90,7 +90,8 @@ class UnionNetwork:
         self.sink_edge = np.full(n, -1, dtype=np.int64)  # chain node -> its edge to the sink
         self.sink_edge[tail[self.is_sink]] = np.flatnonzero(self.is_sink)
         # The residual network: every edge and its reverse are two arcs, in CSR order (rows
-        # by tail); ``fwd``/``bwd`` give each edge's two arcs, ``rev`` pairs them up.
+        # by tail); ``fwd`` gives each edge's forward arc, ``rev`` pairs every arc with its
+        # reverse.
         m = tail.size
         rows = np.concatenate((tail, head))
         cols = np.concatenate((head, tail))

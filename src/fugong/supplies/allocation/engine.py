@@ -676,32 +676,35 @@ def _settle_union(
     return out
 
 
-def _requests_valid(ids: list[str], qty: list[int], keys: list[tuple[str, int, str, Any]]) -> bool:
+def _checked_quantities(
+    ids: list[str], qty: list[int], keys: list[tuple[str, int, str, Any]]
+) -> NDArray[np.int64] | None:
     """The request rules of ``validate_problem``, checked in bulk: quantities and ids per
-    request, tiers and caps once per distinct (item, tier, region, cap) key. False means
-    "not sure": the caller then runs ``validate_problem``, which raises only on a real fault
-    and names the record."""
+    request, tiers and caps once per distinct (item, tier, region, cap) key. Returns the
+    quantities as int64 when every rule holds; None means "not sure": the caller then runs
+    ``validate_problem``, which raises only on a real fault and names the record."""
     import numpy as np
 
-    if not ids:
-        return True
     try:
         q = np.asarray(qty, dtype=np.int64)
     except (OverflowError, TypeError, ValueError):  # e.g. an integer beyond 64 bits
-        return False
+        return None
+    if not ids:
+        return q
     top = int(q.max())
     if int(q.min()) <= 0 or top > MAX_UNITS:
-        return False
+        return None
     # The int64 sum is exact while it cannot wrap; beyond that Python's integers decide.
     total = int(q.sum()) if top < (1 << 62) // len(qty) else sum(qty)
     if total > MAX_UNITS:
-        return False
+        return None
     if not all(ids) or len(set(ids)) != len(ids):
-        return False
+        return None
     try:
-        return all(tier >= 1 and (cap is None or 0 <= cap < math.inf) for _i, tier, _r, cap in keys)
+        ok = all(tier >= 1 and (cap is None or 0 <= cap < math.inf) for _i, tier, _r, cap in keys)
     except TypeError:
-        return False
+        ok = False
+    return q if ok else None
 
 
 def _floors(
@@ -762,11 +765,13 @@ def _allocate(problem: Problem) -> Plan:
     index: defaultdict[tuple[str, int, str, Any], int] = defaultdict(count().__next__)
     keyed = map(attrgetter("item", "tier", "region", "max_unit_price"), requests)
     codes = list(map(index.__getitem__, keyed))
-    if not _requests_valid(ids, qty, list(index)):
+    checked = _checked_quantities(ids, qty, list(index))
+    if checked is None:
         validate_problem(problem)  # raises, naming the record and the field
+        checked = np.asarray(qty, dtype=np.int64)
+    q = checked.reshape(n)
     # (np.fromiter over a map is twice as slow as building the list first.)
     code = np.asarray(codes, dtype=np.intp).reshape(n)
-    q = np.asarray(qty, dtype=np.int64).reshape(n)
     # Doubles hold every partial sum exactly: totals are at most MAX_UNITS.
     key_qty = np.bincount(code, weights=q, minlength=len(index)).astype(np.int64).tolist()
 
