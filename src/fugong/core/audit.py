@@ -14,12 +14,15 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from fugong.core.models import AuditLog, User
+
+# Re-exported: the labels are audit's vocabulary; they live in reference so that the schemas
+# can refuse them as usernames without importing the database layer.
+from fugong.core.reference import CLI_LABEL as CLI_LABEL
+from fugong.core.reference import SYSTEM_LABEL as SYSTEM_LABEL
 from fugong.db import jsonable
 
 #: The client address of the request being served; the web layer sets it per request.
 current_ip: ContextVar[str | None] = ContextVar("current_ip", default=None)
-SYSTEM_LABEL = "system"
-CLI_LABEL = "cli"
 #: Who acts when no user does: ``system`` unless the CLI on the host has set ``cli``.
 default_actor: ContextVar[str] = ContextVar("default_actor", default=SYSTEM_LABEL)
 

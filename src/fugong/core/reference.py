@@ -52,6 +52,11 @@ RESUMPTION_STATUSES: dict[str, str] = {
     "full": "全面复工",
 }
 
+#: The audit trail's actor for rows written with no user: unattended work, and the ``fugong``
+#: command run by an operator (``fugong.core.audit``). Neither may be a username.
+SYSTEM_LABEL = "system"
+CLI_LABEL = "cli"
+
 ORG_KINDS: dict[str, str] = {
     "enterprise": "企业",
     "supplier": "供应商",

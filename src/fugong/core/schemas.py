@@ -18,6 +18,7 @@ from pydantic import (
 
 from fugong.core import uscc as uscc_rules
 from fugong.core.reference import (
+    CLI_LABEL,
     DISTRICTS,
     INDUSTRIES,
     INSTITUTION_TYPES,
@@ -27,6 +28,7 @@ from fugong.core.reference import (
     ROLES,
     SIZES,
     STREETS_BY_DISTRICT,
+    SYSTEM_LABEL,
 )
 
 
@@ -209,7 +211,7 @@ class EnterprisePage(BaseModel):
 
 
 #: Names the audit trail uses for rows written with no user (``fugong.core.audit``).
-RESERVED_USERNAMES = frozenset({"system", "cli"})
+RESERVED_USERNAMES = frozenset({SYSTEM_LABEL, CLI_LABEL})
 
 
 class UserCreate(_Input):
