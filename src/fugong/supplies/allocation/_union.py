@@ -77,16 +77,41 @@ class UnionNetwork:
                 tails.append(off + node)
                 heads.append(1)
             n += net.n_nodes - 2
+        node_supply = np.zeros(n, dtype=np.int64)
+        for node, qty in supply:
+            node_supply[node] = qty
+        self._build(
+            n, np.asarray(tails, dtype=np.int64), np.asarray(heads, dtype=np.int64), node_supply
+        )
+
+    @classmethod
+    def from_edges(
+        cls,
+        n: int,
+        tail: NDArray[np.int64],
+        head: NDArray[np.int64],
+        supply: NDArray[np.int64],
+    ) -> UnionNetwork:
+        """The network with nodes ``0 .. n - 1`` (0 source, 1 sink) and the given edges (an
+        edge from 0 feeds a group, an edge into 1 leaves a chain node, any other edge is
+        internal); ``supply`` per node. The engine builds all items' networks in one global
+        numbering, so no per-item offsets are kept."""
+        net = cls.__new__(cls)
+        net.offset, net.internal_start = [], []
+        net._build(n, tail, head, supply)
+        return net
+
+    def _build(
+        self, n: int, tail: NDArray[np.int64], head: NDArray[np.int64], supply: NDArray[np.int64]
+    ) -> None:
+        import numpy as np
+
         self.n = n
-        tail = np.asarray(tails, dtype=np.int64)
-        head = np.asarray(heads, dtype=np.int64)
         self.tail, self.head = tail, head
         self.is_source = tail == 0
         self.is_sink = head == 1
         self.is_internal = ~(self.is_source | self.is_sink)
-        self.supply = np.zeros(n, dtype=np.int64)
-        for node, qty in supply:
-            self.supply[node] = qty
+        self.supply = supply
         self.sink_edge = np.full(n, -1, dtype=np.int64)  # chain node -> its edge to the sink
         self.sink_edge[tail[self.is_sink]] = np.flatnonzero(self.is_sink)
         # The residual network: every edge and its reverse are two arcs, in CSR order (rows

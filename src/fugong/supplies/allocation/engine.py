@@ -115,16 +115,16 @@ from __future__ import annotations
 
 import gc
 import math
-from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
-from itertools import count, pairwise
-from operator import attrgetter
+from itertools import count
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from fugong.supplies.allocation._flow import FlowGraph
-from fugong.supplies.allocation._union import LIMIT, ItemNet, UnionFlow, UnionNetwork
+from fugong.supplies.allocation._network import Network, compress
+from fugong.supplies.allocation._union import LIMIT, UnionFlow, UnionNetwork
 from fugong.supplies.allocation.model import (
     MAX_UNITS,
     Offer,
@@ -150,128 +150,84 @@ _I64_SAFE = 2**62  # products below this fit in int64 with room for a sum of two
 
 @dataclass(slots=True)
 class _Class:
-    """Interchangeable requests of one item: same tier, region and rank (reach).
+    """A class of one item in an :class:`_ItemSolver` (local nodes and edges).
 
     A class has no node of its own: it is an edge from its chain node to the sink (a node
     would only repeat its chain node's reachability). Classes of rank 0 reach no offer.
-    ``gid`` numbers the classes of all items, in the order the per-request arrays use.
+    ``gid`` is its number in the round's :class:`~._network.Network`.
     """
 
     id: int
     tier: int
-    region: str
     rank: int
-    quantity: int = 0
+    quantity: int
+    gid: int
     at: int = -1  # chain node; -1 for rank 0
     sink: int = -1  # edge at -> sink in the item's graphs; -1 for rank 0
-    gid: int = -1
 
 
 @dataclass(slots=True)
 class _Group:
-    """Interchangeable offers of one item: same unit price and region set."""
+    """An offer group of one item in an :class:`_ItemSolver`."""
 
     price: float
-    regions: tuple[str, ...]
     node: int
-    quantity: int = 0
-    members: list[int] | None = None
-    gid: int = -1
+    quantity: int
 
 
 # A sub-problem of the decomposition: its offer groups, its classes of the current tier, the
 # earlier tiers' classes in it with their fixed amounts, g(its classes), and for a rich side
 # its parent's graph with the flow's scale (a poor side starts afresh).
 _Part = tuple[list[_Group], list[_Class], dict[int, int], int, tuple[FlowGraph, int] | None]
-# One key of requests: (key id, tier, region, cap, total quantity).
-_Key = tuple[int, int, str, Any, int]
 
 
 class _ItemSolver:
-    """One item's compressed network and its tier-by-tier solution."""
+    """One item's network on exact Python-integer flows: steps 2-4 for an item too large for
+    the union's 64-bit capacities, and step 4 for a union item whose routing is not forced."""
 
-    def __init__(self, offers: tuple[Offer, ...], offer_idx: list[int], keys: list[_Key]) -> None:
-        next_node = 2
+    def __init__(self, net: Network, item: int) -> None:
+        import numpy as np
 
-        groups: dict[tuple[float, frozenset[str]], _Group] = {}
-        for oi in offer_idx:
-            o = offers[oi]
-            if o.quantity == 0 or not o.regions:
-                continue
-            key = (o.unit_price, frozenset(o.regions))
-            grp = groups.get(key)
-            if grp is None:
-                regions = tuple(dict.fromkeys(o.regions))
-                grp = groups[key] = _Group(o.unit_price, regions, next_node, members=[])
-                next_node += 1
-            grp.quantity += o.quantity
-            assert grp.members is not None
-            grp.members.append(oi)
-        self.groups = list(groups.values())
-
-        region_prices: dict[str, set[float]] = {}
-        for grp in self.groups:
-            for region in grp.regions:
-                region_prices.setdefault(region, set()).add(grp.price)
-        prices = {region: sorted(ps) for region, ps in region_prices.items()}
-
-        # Keys arrive in order of first appearance, so classes are created in the order of
-        # their first request, as the routing's hand-out order requires.
-        classes: dict[tuple[int, str, int], _Class] = {}
-        self.key_class: list[tuple[int, _Class]] = []
-        for kid, tier, region, cap, quantity in keys:
-            ladder = prices.get(region, [])
-            rank = len(ladder) if cap is None else bisect_right(ladder, cap)
-            ckey = (tier, region, rank)
-            cls = classes.get(ckey)
-            if cls is None:
-                cls = classes[ckey] = _Class(len(classes), tier, region, rank)
-            cls.quantity += quantity
-            self.key_class.append((kid, cls))
-        self.classes = list(classes.values())
+        local: dict[int, int] = {}  # round node -> this item's node
+        self.groups: list[_Group] = []
+        for g in np.flatnonzero(net.g_item == item).tolist():
+            local[2 + g] = node = 2 + len(self.groups)
+            self.groups.append(_Group(net.g_price[g], node, int(net.g_qty[g])))
+        first_chain = 2 + net.g_item.size
+        for h in np.flatnonzero(net.h_item == item).tolist():
+            local[first_chain + h] = len(local) + 2
+        self.n_nodes = len(local) + 2
+        self.supply = sum(grp.quantity for grp in self.groups)
+        cs = np.flatnonzero(net.c_item == item).tolist()
+        self.classes = [
+            _Class(i, int(net.c_tier[c]), int(net.c_rank[c]), int(net.c_q[c]), c)
+            for i, c in enumerate(cs)
+        ]
         self.by_tier: dict[int, list[_Class]] = {}
         for cls in self.classes:
             self.by_tier.setdefault(cls.tier, []).append(cls)
 
-        # Region chains over the ranks that some class uses.
-        self.levels: dict[str, list[int]] = {}
-        for cls in self.classes:
-            if cls.rank > 0:
-                self.levels.setdefault(cls.region, []).append(cls.rank)
-        self.chain: dict[tuple[str, int], int] = {}
-        for region, ranks in self.levels.items():
-            ranks[:] = sorted(set(ranks))
-            for rank in ranks:
-                self.chain[region, rank] = next_node
-                next_node += 1
-
-        # The edge list of the item's graph, in FlowGraph numbering (edge k is id 2k). The
-        # Python graphs themselves are built only when a flow needs them (items too large for
-        # the union, or a routing that is not forced): most rounds never do.
-        self.supply = sum(grp.quantity for grp in self.groups)
+        # The edge list in FlowGraph numbering (edge k is id 2k); graphs are built only when a
+        # flow needs them.
         inf = (self.supply + 1) * (sum(cls.quantity for cls in self.classes) + 1)
         edges: list[tuple[int, int, int]] = [(_S, grp.node, 0) for grp in self.groups]
         self.source_edge = {grp.node: 2 * k for k, grp in enumerate(self.groups)}
-        self.entry: list[tuple[_Group, int, int]] = []  # (group, chain node, edge)
-        for grp in self.groups:
-            for region in grp.regions:
-                used = self.levels.get(region, [])
-                # Enter at the lowest used rank that admits this price.
-                j = bisect_left(used, bisect_left(prices[region], grp.price) + 1)
-                if j < len(used):
-                    node = self.chain[region, used[j]]
-                    self.entry.append((grp, node, 2 * len(edges)))
-                    edges.append((grp.node, node, inf))
-        for region, ranks in self.levels.items():
-            edges.extend(
-                (self.chain[region, lo], self.chain[region, hi], inf) for lo, hi in pairwise(ranks)
-            )
-        for cls in self.classes:
+        # This item's entries of the round, and their edges here (same order).
+        self.entry_ids = np.flatnonzero(net.node_item[net.e_node] == item)
+        self.entry_edges: list[int] = []
+        for g, h in zip(
+            net.e_group[self.entry_ids].tolist(), net.e_node[self.entry_ids].tolist(), strict=True
+        ):
+            self.entry_edges.append(2 * len(edges))
+            edges.append((local[2 + g], local[h], inf))
+        ks = np.flatnonzero(net.node_item[net.k_tail] == item)
+        for u, v in zip(net.k_tail[ks].tolist(), net.k_head[ks].tolist(), strict=True):
+            edges.append((local[u], local[v], inf))
+        for cls, c in zip(self.classes, cs, strict=True):
             if cls.rank > 0:
-                cls.at = self.chain[cls.region, cls.rank]
+                cls.at = local[int(net.c_node[c])]
                 cls.sink = 2 * len(edges)
                 edges.append((cls.at, _T, 0))
-        self.n_nodes = next_node
         self._edges = edges
         self._template: FlowGraph | None = None
         self._master: FlowGraph | None = None
@@ -290,27 +246,13 @@ class _ItemSolver:
 
     @property
     def master(self) -> FlowGraph:
-        """The Python master flow of steps 2-3 (items outside the union): full supplies, and
-        each served class's sink capacity raised tier by tier."""
+        """The master flow of steps 2-3: full supplies, and each served class's sink
+        capacity raised tier by tier."""
         if self._master is None:
             self._master = self.template.copy()
             for grp in self.groups:
                 self._master.set_capacity(self.source_edge[grp.node], grp.quantity)
         return self._master
-
-    def net(self) -> ItemNet:
-        """This item's network for :class:`UnionNetwork` (same node numbers as the graphs)."""
-        internal = [(grp.node, node) for grp, node, _e in self.entry]
-        for region, ranks in self.levels.items():
-            internal.extend(
-                (self.chain[region, lo], self.chain[region, hi]) for lo, hi in pairwise(ranks)
-            )
-        return ItemNet(
-            self.n_nodes,
-            [(grp.node, grp.quantity) for grp in self.groups],
-            internal,
-            list(self.chain.values()),
-        )
 
     # -- step 2: fair shares ------------------------------------------------------------------
 
@@ -456,208 +398,216 @@ class _ItemSolver:
 
     # -- step 4: routing ----------------------------------------------------------------------
 
-    def route(
-        self, master_entry: list[int] | None
-    ) -> list[tuple[_Class, list[tuple[_Group, int]]]]:
-        """Route the fixed amounts at least cost; return, per class, the (group, units) it
-        takes in hand-out order. ``master_entry``: the flows on ``self.entry`` of the union's
-        master flow when the item is in the union (None: the item's Python master flow)."""
+    def route(self) -> list[int]:
+        """Route the fixed amounts (``amount``) at least cost; return the flow on each of the
+        item's entries (``entry_ids`` order)."""
         amount = self.amount
         need = sum(amount.values())
-        if need == self.supply:
+        if need == self.supply and self._master is not None:
             # A shortage round takes every unit on offer: each group's usage is forced and
             # every plan costs the same. The master flow delivers exactly the amounts, so it
             # is already a cheapest routing.
-            if master_entry is not None:
-                flows = master_entry
-            else:
-                flows = [self.master.flow(e) for _g, _n, e in self.entry]
-        else:
-            # Cheapest first: open the offer groups one price at a time and augment. Flow on
-            # a source edge never decreases (an augmenting path never re-enters the source),
-            # so at the end every price prefix supplies as much as any plan could, and
-            # cost = p_max * total - sum_k (p_(k+1) - p_k) * used(prices <= p_k) is minimal.
-            graph = self.template.copy()
-            cap = graph.cap
-            for e, a in amount.items():
-                cap[e] = a
-            by_price: dict[float, list[_Group]] = {}
-            for grp in self.groups:
-                by_price.setdefault(grp.price, []).append(grp)
-            routed = 0
-            for price in sorted(by_price):
-                if routed == need:
-                    break
-                for grp in by_price[price]:
-                    cap[self.source_edge[grp.node]] = grp.quantity
-                routed += graph.max_flow(_S, _T)
-            assert routed == need, "fixed amounts must be routable"
-            flows = [graph.flow(e) for _g, _n, e in self.entry]
-
-        # Unpack chain flows: units entering a region's chain at a level serve that level or
-        # any above it, so walk each chain upwards with a pool of (group, units).
-        entering: dict[int, list[tuple[_Group, int]]] = {}
-        for (grp, node, _e), f in zip(self.entry, flows, strict=True):
-            if f > 0:
-                entering.setdefault(node, []).append((grp, f))
-        served_at: dict[int, list[_Class]] = {}
-        for cls in self.classes:
-            if amount.get(cls.sink, 0) > 0:
-                served_at.setdefault(cls.at, []).append(cls)
-        pieces: dict[int, list[tuple[_Group, int]]] = {}  # class id -> [(group, units)]
-        for region, ranks in self.levels.items():
-            pool_group: list[_Group] = []
-            pool_units: list[int] = []
-            head = 0
-            for rank in ranks:
-                node = self.chain[region, rank]
-                for grp, f in entering.get(node, []):
-                    pool_group.append(grp)
-                    pool_units.append(f)
-                for cls in served_at.get(node, []):
-                    left = amount[cls.sink]
-                    got: list[tuple[_Group, int]] = []
-                    while left > 0:
-                        take = min(pool_units[head], left)
-                        got.append((pool_group[head], take))
-                        left -= take
-                        pool_units[head] -= take
-                        if pool_units[head] == 0:
-                            head += 1
-                    pieces[cls.id] = got
-        return [(cls, pieces[cls.id]) for cls in self.classes if cls.id in pieces]
+            return [self._master.flow(e) for e in self.entry_edges]
+        # Cheapest first: open the offer groups one price at a time and augment. Flow on a
+        # source edge never decreases (an augmenting path never re-enters the source), so at
+        # the end every price prefix supplies as much as any plan could, and
+        # cost = p_max * total - sum_k (p_(k+1) - p_k) * used(prices <= p_k) is minimal.
+        graph = self.template.copy()
+        cap = graph.cap
+        for e, a in amount.items():
+            cap[e] = a
+        by_price: dict[float, list[_Group]] = {}
+        for grp in self.groups:
+            by_price.setdefault(grp.price, []).append(grp)
+        routed = 0
+        for price in sorted(by_price):
+            if routed == need:
+                break
+            for grp in by_price[price]:
+                cap[self.source_edge[grp.node]] = grp.quantity
+            routed += graph.max_flow(_S, _T)
+        assert routed == need, "fixed amounts must be routable"
+        return [graph.flow(e) for e in self.entry_edges]
 
 
-# An open part of a union decomposition: its item, that item's node offset in the union, the
-# part's nodes (global), its classes of the tier, g(its classes) and Q(its classes).
-_UPart = tuple["_ItemSolver", int, "NDArray[np.int64]", list[_Class], int, int]
+class _Union:
+    """The items of the round that share one compiled network (their scaled flows stay below
+    ``LIMIT``): the network, its master flow, and what the tiers need of them.
 
-
-def _fair_union(
-    union: UnionNetwork, members: list[_ItemSolver], tier: int, master: UnionFlow
-) -> list[tuple[_Class, Fraction]]:
-    """Step 2 for every item of ``union`` at once (``members[i]`` is its item ``i``): the fill
-    of the fair share of every class of ``tier``; sets each item's ``best``. ``master``: the
-    union's master flow, holding the earlier tiers' amounts.
-
-    The decomposition of :meth:`_ItemSolver._fair_fills`, with every part still open solved
-    by one flow on the union per round. Each flow starts from zero with the earlier tiers'
-    amounts as sink capacity of their chain nodes (scaled like the rest). That is enough:
-    those amounts are feasible, so a flow delivering them augments to a maximum one, and a
-    maximum flow's value is their total plus the most the open classes can get; the
-    minimum cut smallest by inclusion is the same for every maximum flow; and a poor side's
-    rank is its groups' supply minus its earlier amounts (its groups are cut from the source
-    side and can only send to its own chain nodes).
+    Edges, in this order: one from the source to every group, the entries (``net.e_*``
+    order), the chain edges, one from every chain node to the sink. Groups of other items
+    get no supply, so no flow ever enters their part of the network.
     """
+
+    def __init__(self, net: Network, member: NDArray[np.bool_]) -> None:
+        import numpy as np
+
+        n_groups = net.g_item.size
+        chain_nodes = np.arange(2 + n_groups, net.n_nodes, dtype=np.int64)
+        tail = np.concatenate(
+            (np.zeros(n_groups, dtype=np.int64), net.e_group + 2, net.k_tail, chain_nodes)
+        )
+        head = np.concatenate(
+            (net.g_node, net.e_node, net.k_head, np.ones(chain_nodes.size, dtype=np.int64))
+        )
+        owner = net.node_item.copy()
+        owner[:2] = 0
+        supply = np.where(member[owner] & (net.node_item >= 0), net.supply, 0)
+        self.net = net
+        self.member = member
+        self.network = UnionNetwork.from_edges(net.n_nodes, tail, head, supply)
+        self.master = UnionFlow(self.network)
+        self.entry_edges = n_groups + np.arange(net.e_group.size, dtype=np.int64)
+        self.sink_edges = np.flatnonzero(self.network.is_sink)
+        self.chain_nodes = chain_nodes
+        self.on_item = np.where(net.node_item >= 0, member[owner], False)  # member nodes
+        self.item_supply = np.asarray(
+            [s if m else 0 for s, m in zip(net.item_supply, member.tolist(), strict=True)],
+            dtype=np.int64,
+        )
+        self.best = np.zeros(net.n_items, dtype=np.int64)
+
+    def delivered(self) -> NDArray[np.int64]:
+        """What the master flow delivers to the sink at each node (the settled tiers)."""
+        import numpy as np
+
+        fixed = np.zeros(self.network.n, dtype=np.int64)
+        fixed[self.chain_nodes] = self.master.edge_flow(self.sink_edges)
+        return fixed
+
+
+def _sums(labels: NDArray[np.int64], values: NDArray[np.int64], size: int) -> NDArray[np.int64]:
+    """Exact 64-bit sums of ``values`` per label (``bincount`` would sum in doubles)."""
     import numpy as np
 
-    n = union.n
-    supply = union.supply
-    # The earlier tiers' amounts per chain node: what the master flow delivers to the sink
-    # there (it holds exactly the settled tiers).
-    fixed = np.zeros(n, dtype=np.int64)
-    sink_edges = np.flatnonzero(union.is_sink)
-    fixed[union.tail[sink_edges]] = master.edge_flow(sink_edges)
-    open_q = np.zeros(n, dtype=np.int64)
-    out: list[tuple[_Class, Fraction]] = []
-    starts: list[tuple[_ItemSolver, int, NDArray[np.int64], list[_Class]]] = []
-    for i, solver in enumerate(members):
-        off = union.offset[i]
-        solver.best = 0
-        tier_classes = solver.by_tier.get(tier, [])
-        out.extend((cls, _ZERO) for cls in tier_classes if cls.rank == 0)
-        served = [cls for cls in tier_classes if cls.rank > 0]
-        if not served:
-            continue
-        if solver.supply == sum(solver.amount.values()):
-            # The earlier tiers took every unit: nothing is left to share (g = 0).
-            out.extend((cls, _ZERO) for cls in served)
-            continue
-        for cls in served:
-            open_q[off + cls.at] = cls.quantity
-        starts.append((solver, off, np.arange(off + 2, off + solver.n_nodes), served))
-    if not starts:
-        return out
-
-    # g(all classes of the tier) for every item: capacities unscaled, demands in full.
-    part = np.full(n, -1, dtype=np.int64)
-    for j, (_s, _o, nodes, _c) in enumerate(starts):
-        part[nodes] = j
-    on = part >= 0
-    into_sink, _reach = union.max_flow(
-        np.where(on, supply, 0), np.where(on, fixed + open_q, 0), part
-    )
-    active: list[_UPart] = []
-
-    def place(p: _UPart) -> None:
-        # A part at one level becomes fills; any other waits for the next round.
-        _solver, _off, _nodes, members_p, g, q = p
-        if g in (0, q) or len(members_p) == 1:
-            f = Fraction(g, q)
-            out.extend((cls, f) for cls in members_p)
-        else:
-            active.append(p)
-
-    for solver, off, nodes, served in starts:
-        g = int(into_sink[nodes].sum()) - int(fixed[nodes].sum())
-        solver.best = g
-        place((solver, off, nodes, served, g, sum(cls.quantity for cls in served)))
-
-    while active:
-        parts, active = active, []
-        part.fill(-1)
-        scale = np.zeros(n, dtype=np.int64)
-        level = np.zeros(n, dtype=np.int64)
-        for j, (_s, _o, nodes, _m, g, q) in enumerate(parts):
-            part[nodes] = j
-            scale[nodes] = q
-            level[nodes] = g
-        # Level g / q, scaled by q: demands g * Q_c, supplies and earlier amounts times q.
-        sink_cap = fixed * scale + level * open_q
-        into_sink, reach = union.max_flow(supply * scale, sink_cap, part)
-        for solver, off, nodes, members_p, g, q in parts:
-            if int(into_sink[nodes].sum()) == int(sink_cap[nodes].sum()):
-                f = Fraction(g, q)  # every class saturated: tight and uniform
-                out.extend((cls, f) for cls in members_p)
-                continue
-            inside = reach[nodes]
-            poor_nodes, rich_nodes = nodes[~inside], nodes[inside]
-            poor = [cls for cls in members_p if not reach[off + cls.at]]
-            rich = [cls for cls in members_p if reach[off + cls.at]]
-            assert poor and rich, "a level that is not tight must split"
-            g_poor = int(supply[poor_nodes].sum()) - int(fixed[poor_nodes].sum())
-            assert 0 <= g_poor <= g, "the poor side's rank lies within the part's"
-            place((solver, off, poor_nodes, poor, g_poor, sum(c.quantity for c in poor)))
-            place((solver, off, rich_nodes, rich, g - g_poor, sum(c.quantity for c in rich)))
+    out = np.zeros(size, dtype=np.int64)
+    np.add.at(out, labels, values)
     return out
 
 
-def _settle_union(
-    flow: UnionFlow, members: list[_ItemSolver], tier: int, floors: list[int], ceilings: list[int]
-) -> list[tuple[_Class, int]]:
-    """Step 3 for every item of the union at once: the whole units of every class of
-    ``tier`` given the sums of its members' floors and ceilings (indexed by ``gid``), found
-    on the union's master ``flow`` as :meth:`_ItemSolver.settle` does on an item's own
-    (raise the sink capacities to the floors and augment, then to the ceilings and augment).
-    A tier has one class per chain node, so a chain node's extra flow is its class's amount.
+def _fair_union(
+    u: _Union, classes: NDArray[np.int64], num: NDArray[np.int64], den: NDArray[np.int64]
+) -> None:
+    """Step 2 for every union item at once: the fill ``num / den`` of the fair share of each of
+    ``classes`` (one tier's classes of the union's items); sets ``u.best`` per item.
+
+    Fujishige's decomposition, as in :meth:`_ItemSolver._fair_fills`, with every part of
+    every item solved by one flow on the union per round and all bookkeeping on arrays: a
+    node carries the label of its part (-1: none), a class its part through its chain node.
+    Each flow starts from zero with the earlier tiers' amounts as sink capacity of their
+    chain nodes (scaled like the rest). That is enough: those amounts are feasible, so a flow
+    delivering them augments to a maximum one, and a maximum flow's value is their total plus
+    the most the open classes can get; the minimum cut smallest by inclusion is the same for
+    every maximum flow; and a poor side's rank is its groups' supply minus its earlier
+    amounts (its groups are cut from the source side and can only send to its own chain
+    nodes).
     """
     import numpy as np
 
-    union = flow.net
-    served: list[tuple[_ItemSolver, _Class]] = []
-    at: list[int] = []
-    for i, solver in enumerate(members):
-        off = union.offset[i]
-        for cls in solver.by_tier.get(tier, ()):
-            if cls.rank > 0:
-                served.append((solver, cls))
-                at.append(off + cls.at)
-    if not served:
-        return []
-    nodes = np.asarray(at, dtype=np.int64)
-    lo = np.asarray([floors[cls.gid] for _s, cls in served], dtype=np.int64)
-    hi = np.asarray([ceilings[cls.gid] for _s, cls in served], dtype=np.int64)
-    edges = union.sink_edge[nodes]
+    net, union = u.net, u.network
+    num[classes] = 0
+    den[classes] = 1
+    u.best[:] = 0
+    fixed = u.delivered()
+    # Items whose earlier tiers took every unit have nothing left to share (g = 0).
+    used = _sums(net.node_item[u.chain_nodes], fixed[u.chain_nodes], net.n_items)
+    served = classes[net.c_rank[classes] > 0]
+    served = served[(u.item_supply > used)[net.c_item[served]]]
+    if not served.size:
+        return
+    node_item, supply = net.node_item, union.supply
+    c_node, c_q = net.c_node[served], net.c_q[served]
+    open_q = np.zeros(union.n, dtype=np.int64)
+    open_q[c_node] = c_q
+    active = np.zeros(net.n_items, dtype=np.bool_)
+    active[net.c_item[served]] = True
+    part = np.where(u.on_item, node_item, -1)
+    part[part >= 0] = np.where(active[part[part >= 0]], part[part >= 0], -1)
+    on = part >= 0
+
+    # g(all classes of the tier) for every item: capacities unscaled, demands in full.
+    into_sink, _reach = union.max_flow(
+        np.where(on, supply, 0), np.where(on, fixed + open_q, 0), part
+    )
+    at = np.flatnonzero(on)
+    p_g = _sums(part[at], into_sink[at] - fixed[at], net.n_items)
+    u.best[:] = p_g
+    c_part = net.c_item[served]
+    p_q = _sums(c_part, c_q, net.n_items)
+    p_n = np.bincount(c_part, minlength=net.n_items)
+    while True:
+        # A part at one level (nothing, everything, or a single class) becomes fills.
+        done = ((p_g == 0) | (p_g == p_q) | (p_n == 1))[c_part]
+        num[served[done]] = p_g[c_part[done]]
+        den[served[done]] = p_q[c_part[done]]
+        if done.all():
+            return
+        keep = ~done
+        served, c_part, c_node, c_q = served[keep], c_part[keep], c_node[keep], c_q[keep]
+        # Number the parts still open 0 .. k-1; nodes of finished parts leave the network.
+        alive = np.zeros(p_g.size, dtype=np.bool_)
+        alive[c_part] = True
+        label = np.cumsum(alive) - 1
+        at = np.flatnonzero(part >= 0)
+        part[at] = np.where(alive[part[at]], label[part[at]], -1)
+        at = at[part[at] >= 0]
+        c_part = label[c_part]
+        p_g, p_q = p_g[alive], p_q[alive]
+        k = p_g.size
+
+        # Level g / q, scaled by q: demands g * Q_c, supplies and earlier amounts times q.
+        scale = np.zeros(union.n, dtype=np.int64)
+        level = np.zeros(union.n, dtype=np.int64)
+        scale[at] = p_q[part[at]]
+        level[at] = p_g[part[at]]
+        sink_cap = fixed * scale + level * open_q
+        into_sink, reach = union.max_flow(supply * scale, sink_cap, part)
+        lab = part[at]
+        tight = _sums(lab, into_sink[at], k) == _sums(lab, sink_cap[at], k)
+        # Every class of a tight part is saturated: the part is uniform at its level.
+        fin = tight[c_part]
+        num[served[fin]] = p_g[c_part[fin]]
+        den[served[fin]] = p_q[c_part[fin]]
+        # The others split by the cut: the poor side (not reached) below the level, the rich
+        # side above; part j becomes 2j (poor) and 2j + 1 (rich).
+        keep = ~fin
+        served, c_part, c_node, c_q = served[keep], c_part[keep], c_node[keep], c_q[keep]
+        side = reach[c_node].astype(np.int64)
+        rich = np.bincount(c_part, weights=side, minlength=k)
+        count_p = np.bincount(c_part, minlength=k)
+        assert ((rich > 0) & (rich < count_p))[~tight].all(), "a level that is not tight must split"
+        poor_at = at[~reach[at]]
+        g_poor = _sums(part[poor_at], supply[poor_at] - fixed[poor_at], k)
+        assert ((g_poor >= 0) & (g_poor <= p_g))[~tight].all(), "the poor side's rank lies within"
+        part[at] = 2 * lab + reach[at]
+        c_part = 2 * c_part + side
+        p_g = np.column_stack((g_poor, p_g - g_poor)).reshape(-1)
+        p_q = _sums(c_part, c_q, 2 * k)
+        p_n = np.bincount(c_part, minlength=2 * k)
+
+
+def _settle_union(
+    u: _Union,
+    classes: NDArray[np.int64],
+    floors: NDArray[np.int64],
+    ceilings: NDArray[np.int64],
+    amount: NDArray[np.int64],
+) -> None:
+    """Step 3 for every union item at once: the whole units (``amount``) of ``classes`` (one
+    tier's classes of the union's items) given the sums of their members' floors and
+    ceilings, found on the union's master flow as :meth:`_ItemSolver.settle` does on an
+    item's own (raise the sink capacities to the floors and augment, then to the ceilings
+    and augment). A tier has one class per chain node, so a chain node's extra flow is its
+    class's amount.
+    """
+
+    net, flow = u.net, u.master
+    served = classes[net.c_rank[classes] > 0]
+    if not served.size:
+        return
+    nodes = net.c_node[served]
+    lo, hi = floors[served], ceilings[served]
+    edges = u.network.sink_edge[nodes]
     before = flow.edge_flow(edges)
     if lo.any():
         flow.raise_sink(nodes, lo)
@@ -666,14 +616,10 @@ def _settle_union(
     if (hi != lo).any():
         flow.raise_sink(nodes, hi - lo)
         flow.augment()
-    got: dict[int, int] = {}
-    out = []
-    for (solver, cls), a in zip(served, (flow.edge_flow(edges) - before).tolist(), strict=True):
-        solver.amount[cls.sink] = a
-        out.append((cls, a))
-        got[id(solver)] = got.get(id(solver), 0) + a
-    assert all(got[id(s)] == s.best for s, _c in served), "a tier must receive its maximum total"
-    return out
+    got = flow.edge_flow(edges) - before
+    amount[served] = got
+    by_item = _sums(net.c_item[served], got, net.n_items)
+    assert (by_item == u.best).all(), "a tier must receive its maximum total"
 
 
 def _checked_quantities(
@@ -701,26 +647,23 @@ def _checked_quantities(
     if not all(ids) or len(set(ids)) != len(ids):
         return None
     try:
-        ok = all(tier >= 1 and (cap is None or 0 <= cap < math.inf) for _i, tier, _r, cap in keys)
+        ok = min(map(itemgetter(1), keys)) >= 1 and all(
+            cap is None or 0 <= cap < math.inf for cap in set(map(itemgetter(3), keys))
+        )
     except TypeError:
         ok = False
     return q if ok else None
 
 
 def _floors(
-    fill: list[Fraction], cls: NDArray[np.intp], q: NDArray[np.int64]
+    num: NDArray[np.int64], den: NDArray[np.int64], cls: NDArray[np.intp], q: NDArray[np.int64]
 ) -> tuple[NDArray[Any], NDArray[Any]]:
-    """``floor(fill_c * q)`` and the remainder ``fill_c.num * q mod fill_c.den`` per request."""
+    """``floor(num_c * q / den_c)`` and the remainder ``num_c * q mod den_c`` per request."""
     import numpy as np
 
-    # Only the classes present (one tier's): fills are g / Q with g <= Q <= MAX_UNITS, so
-    # numerators and denominators fit 64 bits; only their products with quantities may not.
-    present = np.flatnonzero(np.bincount(cls, minlength=len(fill)))
-    num = np.zeros(len(fill), dtype=np.int64)
-    den = np.ones(len(fill), dtype=np.int64)
-    num[present] = [fill[c].numerator for c in present.tolist()]
-    den[present] = [fill[c].denominator for c in present.tolist()]
-    if int(num.max(initial=0)) * int(q.max(initial=0)) < _I64_SAFE:
+    # Fills are g / Q with g <= Q <= MAX_UNITS, so numerators and denominators fit 64 bits;
+    # only their products with quantities may not.
+    if int(num[cls].max(initial=0)) * int(q.max(initial=0)) < _I64_SAFE:
         prod = num[cls] * q
         d64 = den[cls]
         whole = prod // d64
@@ -737,8 +680,8 @@ def allocate(problem: Problem) -> Plan:
     # The cyclic garbage collector is paused while the plan is built: a round allocates
     # lists as long as the requests, and every young-generation collection walks them again
     # (a quarter of the time of a 20,000-request round). The engine makes next to no cyclic
-    # garbage (one closure per flow phase), which the first collection after it frees.
-    # A collector someone else turned off stays off.
+    # garbage, which the first collection after it frees. A collector someone else turned
+    # off stays off.
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -765,7 +708,8 @@ def _allocate(problem: Problem) -> Plan:
     index: defaultdict[tuple[str, int, str, Any], int] = defaultdict(count().__next__)
     keyed = map(attrgetter("item", "tier", "region", "max_unit_price"), requests)
     codes = list(map(index.__getitem__, keyed))
-    checked = _checked_quantities(ids, qty, list(index))
+    keys = list(index)
+    checked = _checked_quantities(ids, qty, keys)
     if checked is None:
         validate_problem(problem)  # raises, naming the record and the field
         checked = np.asarray(qty, dtype=np.int64)
@@ -773,64 +717,46 @@ def _allocate(problem: Problem) -> Plan:
     # (np.fromiter over a map is twice as slow as building the list first.)
     code = np.asarray(codes, dtype=np.intp).reshape(n)
     # Doubles hold every partial sum exactly: totals are at most MAX_UNITS.
-    key_qty = np.bincount(code, weights=q, minlength=len(index)).astype(np.int64).tolist()
-
-    offers_by_item: dict[str, list[int]] = {}
-    for oi, o in enumerate(offers):
-        offers_by_item.setdefault(o.item, []).append(oi)
-    keys_by_item: dict[str, list[_Key]] = {}
-    for kid, (item, tier, region, cap) in enumerate(index):
-        keys_by_item.setdefault(item, []).append((kid, tier, region, cap, key_qty[kid]))
-
-    solvers: list[_ItemSolver] = []
-    key_class = np.zeros(len(index), dtype=np.intp)
-    n_classes = 0
-    for item, keys in keys_by_item.items():
-        solver = _ItemSolver(offers, offers_by_item.get(item, []), keys)
-        for cls in solver.classes:
-            cls.gid = n_classes
-            n_classes += 1
-        for kid, cls in solver.key_class:
-            key_class[kid] = cls.gid
-        solvers.append(solver)
-    req_cls = key_class[code]
-
-    # Items whose scaled flows stay below LIMIT share one compiled union network for step 2;
-    # the rest (totals near MAX_UNITS) keep the exact Python-integer flows.
-    members: list[_ItemSolver] = []
-    budget = 0
-    for solver in solvers:
-        bound = 2 * (solver.supply + 1) * (sum(cls.quantity for cls in solver.classes) + 1)
-        if solver.groups and budget + bound < LIMIT:
-            members.append(solver)
-            budget += bound
-    union = UnionNetwork([s.net() for s in members]) if members else None
-    master = UnionFlow(union) if union is not None else None
-    in_union = {id(s) for s in members}
-    by_python = [s for s in solvers if id(s) not in in_union]
-
-    key_tier = [key[1] for key in index]
-    tier_values = sorted(set(key_tier))
+    key_qty = np.bincount(code, weights=q, minlength=len(keys)).astype(np.int64)
+    tier_values = sorted({key[1] for key in keys})
     tier_pos = {t: i for i, t in enumerate(tier_values)}
-    req_tier = np.asarray(list(map(tier_pos.__getitem__, key_tier)), dtype=np.intp)[code]
+    key_tier = [tier_pos[key[1]] for key in keys]
 
-    fill: list[Fraction] = [_ZERO] * n_classes
+    net = compress(offers, keys, key_tier, key_qty)
+    req_cls = net.key_class[code]
+    req_tier = np.asarray(key_tier, dtype=np.intp)[code]
+    n_classes = net.c_q.size
+
+    # Items whose scaled flows stay below LIMIT share one compiled network; the rest (totals
+    # near MAX_UNITS) keep the exact Python-integer flows.
+    member = np.zeros(net.n_items, dtype=np.bool_)
+    budget = 0
+    for it, (supply, demand) in enumerate(zip(net.item_supply, net.item_demand, strict=True)):
+        bound = 2 * (supply + 1) * (demand + 1)
+        if supply and budget + bound < LIMIT:
+            member[it] = True
+            budget += bound
+    union = _Union(net, member) if member.any() else None
+    python = [_ItemSolver(net, it) for it in np.flatnonzero(~member).tolist()]
+    in_union = member[net.c_item]
+    by_tier = [np.flatnonzero(in_union & (net.c_tier == t)) for t in range(len(tier_values))]
+
+    num = np.zeros(n_classes, dtype=np.int64)  # the fair fill of each class: num / den
+    den = np.ones(n_classes, dtype=np.int64)
     allocated = np.zeros(n, dtype=np.int64)
     remainder: NDArray[Any] = np.zeros(n, dtype=np.int64)
     floors = np.zeros(n_classes, dtype=np.int64)
     counts = np.zeros(n_classes, dtype=np.int64)  # members with a remainder, per class
     amount = np.zeros(n_classes, dtype=np.int64)
-    for t_i, tier in enumerate(tier_values):
-        for solver in by_python:
-            for cls, f in solver.fair(tier):
-                fill[cls.gid] = f
+    for t_i in range(len(tier_values)):
+        for solver in python:
+            for cls, f in solver.fair(t_i):
+                num[cls.gid], den[cls.gid] = f.numerator, f.denominator
         if union is not None:
-            assert master is not None
-            for cls, f in _fair_union(union, members, tier, master):
-                fill[cls.gid] = f
+            _fair_union(union, by_tier[t_i], num, den)
         rows = np.flatnonzero(req_tier == t_i)
         rows_cls = req_cls[rows]
-        whole, rest = _floors(fill, rows_cls, q[rows])
+        whole, rest = _floors(num, den, rows_cls, q[rows])
         if rest.dtype == object and remainder.dtype != object:
             remainder = remainder.astype(object)
         allocated[rows] = whole
@@ -839,13 +765,13 @@ def _allocate(problem: Problem) -> Plan:
         counts += np.bincount(
             rows_cls, weights=(rest > 0).astype(np.float64), minlength=n_classes
         ).astype(np.int64)
-        low, high = floors.tolist(), (floors + counts).tolist()
-        for solver in by_python:
-            for cls, a in solver.settle(tier, low, high):
-                amount[cls.gid] = a
-        if master is not None:
-            for cls, a in _settle_union(master, members, tier, low, high):
-                amount[cls.gid] = a
+        if python:
+            low, high = floors.tolist(), (floors + counts).tolist()
+            for solver in python:
+                for cls, a in solver.settle(t_i, low, high):
+                    amount[cls.gid] = a
+        if union is not None:
+            _settle_union(union, by_tier[t_i], floors, floors + counts, amount)
 
     # Step 3, inside classes: the a_c - L_c extra units go to the largest remainders (ties:
     # input order); a class whose extra units equal its members with a remainder gives each
@@ -872,14 +798,24 @@ def _allocate(problem: Problem) -> Plan:
         rank = np.arange(ranked.size) - np.repeat(starts, run)
         allocated[ranked[rank < extra[ranked_cls]]] += 1
 
-    # The union's master flow on each member's entry edges (its edges in ``entry`` order).
-    master_entry: dict[int, list[int]] = {}
-    if master is not None:
-        for i, solver in enumerate(members):
-            start = master.net.internal_start[i]
-            span = np.arange(start, start + len(solver.entry), dtype=np.int64)
-            master_entry[id(solver)] = master.edge_flow(span).tolist()
-    line_r, line_o, line_q, cost = _hand_out(solvers, offers, req_cls, allocated, master_entry)
+    # Step 4: the flow on every entry (group -> chain node) of the cheapest routing.
+    e_flow = np.zeros(net.e_group.size, dtype=np.int64)
+    routed = list(python)
+    if union is not None:
+        taken = np.bincount(net.c_item, weights=amount, minlength=net.n_items)
+        forced = member & (taken == np.asarray(net.item_supply, dtype=np.float64))
+        # A shortage item takes every unit on offer: its usage is forced and every plan
+        # costs the same, so the master flow, which delivers exactly the amounts, is a
+        # cheapest routing. Any other item is routed cheapest-first on its own flows.
+        on_forced = forced[net.node_item[net.e_node]]
+        e_flow[on_forced] = union.master.edge_flow(union.entry_edges[on_forced])
+        for it in np.flatnonzero(member & ~forced).tolist():
+            solver = _ItemSolver(net, it)
+            routed.append(solver)
+    for solver in routed:
+        solver.amount = {cls.sink: int(amount[cls.gid]) for cls in solver.classes if cls.rank > 0}
+        e_flow[solver.entry_ids] = solver.route()
+    line_r, line_o, line_q, cost = _hand_out(net, offers, req_cls, allocated, e_flow)
 
     requested_by_tier = np.bincount(req_tier, weights=q, minlength=len(tier_values))
     allocated_by_tier = np.bincount(req_tier, weights=allocated, minlength=len(tier_values))
@@ -887,12 +823,13 @@ def _allocate(problem: Problem) -> Plan:
         TierResult(t, int(r), int(a))
         for t, r, a in zip(tier_values, requested_by_tier, allocated_by_tier, strict=True)
     )
+    fair_fill = _fractions(num, den)[req_cls].tolist() if n else []
     columns = PlanColumns(
         ids=ids,
         requested=qty,
         allocated=allocated.tolist(),
         fill=(allocated / q).tolist() if n else [],
-        fair_fill=np.asarray(fill, dtype=object)[req_cls].tolist() if n else [],
+        fair_fill=fair_fill,
         offer_ids=[o.id for o in offers],
         line_request=line_r,
         line_offer=line_o,
@@ -901,60 +838,73 @@ def _allocate(problem: Problem) -> Plan:
     return Plan.from_columns(columns, tier_results, cost)
 
 
+def _fractions(num: NDArray[np.int64], den: NDArray[np.int64]) -> NDArray[np.object_]:
+    """``num / den`` as Fractions, one object per distinct value (shared by every class and
+    request at it: a round has a few hundred fills, not 20,000)."""
+    import numpy as np
+
+    g = np.gcd(num, den)
+    num, den = num // g, den // g
+    order = np.lexsort((den, num))
+    sn, sd = num[order], den[order]
+    new = np.r_[True, (sn[1:] != sn[:-1]) | (sd[1:] != sd[:-1])]
+    which = np.empty(num.size, dtype=np.intp)
+    which[order] = np.cumsum(new) - 1
+    made = np.empty(int(new.sum()), dtype=object)
+    made[:] = [Fraction(a, b) for a, b in zip(sn[new].tolist(), sd[new].tolist(), strict=True)]
+    return made[which]
+
+
 def _hand_out(
-    solvers: list[_ItemSolver],
+    net: Network,
     offers: tuple[Offer, ...],
     req_cls: NDArray[np.intp],
     allocated: NDArray[np.int64],
-    master_entry: dict[int, list[int]],
+    e_flow: NDArray[np.int64],
 ) -> tuple[list[int], list[int], list[int], float]:
     """Lines (request, offer, units), sorted, and their cost.
 
-    Three streams of units are laid on one axis: requests (by class, then input order, each
-    with its allocation), pieces (per class, the (group, units) the routing gave it, in
-    order) and, inside each group, its offers in input order; a group's units are used in
-    the order its pieces come. Cutting the axis at every boundary gives the lines: units
-    inside a class go to its members in input order, units inside a group come from its
-    offers in input order.
+    Three streams of units are laid on one axis, chain by chain: requests (by chain node,
+    then class, then input order, each with its allocation), entries (by chain node, then
+    group, each with its flow) and, inside each group, its offers in input order; a group's
+    units are used in the order its entries come. Cutting the axis at every boundary gives
+    the lines. Along a chain, units entering at a node may serve that node or any above it,
+    and a flow delivers, up to every node, no more than entered up to it; so the unit at
+    each position of the request stream entered at or below its request's node, and every
+    chain's two streams have the same length. Inside a class units go to its members in input
+    order, inside a group they come from its offers in input order.
     """
     import numpy as np
 
-    p_group: list[int] = []
-    p_units: list[int] = []
-    o_idx: list[int] = []
-    o_qty: list[int] = []
-    base: list[int] = []  # where each group starts on the offer axis
-    at = 0
-    for solver in solvers:
-        for grp in solver.groups:
-            grp.gid = len(base)
-            base.append(at)
-            assert grp.members is not None
-            for oi in grp.members:
-                o_idx.append(oi)
-                o_qty.append(offers[oi].quantity)
-            at += grp.quantity
-        for _cls, got in solver.route(master_entry.get(id(solver))):
-            for grp, units in got:
-                p_group.append(grp.gid)
-                p_units.append(units)
-    if not p_units:
+    live = np.flatnonzero(e_flow > 0)
+    if not live.size:
         return [], [], [], 0.0
-    # Each piece starts where its group's earlier pieces stopped.
-    p_supply = []
-    cursor = base[:]
-    for g, units in zip(p_group, p_units, strict=True):
-        p_supply.append(cursor[g])
-        cursor[g] += units
+    p_group = net.e_group[live]
+    p_len = e_flow[live]
+    # Each entry starts, on its group's stretch of the offer axis, where the group's earlier
+    # entries stopped.
+    g_qty = net.g_qty
+    base = np.cumsum(g_qty) - g_qty
+    by_group = np.argsort(p_group, kind="stable")
+    grp = p_group[by_group]
+    before = np.cumsum(p_len[by_group]) - p_len[by_group]
+    first = np.r_[True, grp[1:] != grp[:-1]]
+    run_start = np.maximum.accumulate(np.where(first, before, 0))
+    p_supply = np.empty_like(p_len)
+    p_supply[by_group] = base[grp] + before - run_start
 
-    # A stable sort of 16-bit keys is a radix sort: several times faster than on intp.
-    narrow = req_cls.astype(np.int16) if int(req_cls.max(initial=0)) < 2**15 else req_cls
+    # Requests by (chain node, class), then input order. A stable sort of 16-bit keys is a
+    # radix sort: several times faster than on intp.
+    n_classes = net.c_q.size
+    place = np.empty(n_classes, dtype=np.intp)
+    place[np.lexsort((np.arange(n_classes), net.c_node))] = np.arange(n_classes)
+    key = place[req_cls]
+    narrow = key.astype(np.int16) if n_classes < 2**15 else key
     order = np.argsort(narrow, kind="stable")
     demand: NDArray[np.intp] = order[allocated[order] > 0]
     d_end = np.cumsum(allocated[demand])
-    p_len = np.asarray(p_units, dtype=np.int64)
     p_end = np.cumsum(p_len)
-    assert d_end[-1] == p_end[-1], "pieces must cover the allocations"
+    assert d_end[-1] == p_end[-1], "entries must cover the allocations"
     # Both ends are sorted: a stable sort of their concatenation is a linear merge (timsort
     # finds the two runs), cheaper than union1d's full sort.
     both = np.concatenate((d_end, p_end))
@@ -964,22 +914,24 @@ def _hand_out(
     seg_len = cut - seg_start
     member: NDArray[np.intp] = np.searchsorted(d_end, seg_start, side="right")
     piece: NDArray[np.intp] = np.searchsorted(p_end, seg_start, side="right")
-    sup_start = np.asarray(p_supply, dtype=np.int64)[piece] + (seg_start - (p_end - p_len)[piece])
+    sup_start = p_supply[piece] + (seg_start - (p_end - p_len)[piece])
     sup_end = sup_start + seg_len
 
-    o_end = np.cumsum(np.asarray(o_qty, dtype=np.int64))
-    first = np.searchsorted(o_end, sup_start, side="right")
-    last = np.searchsorted(o_end, sup_end - 1, side="right")
-    n_sub = last - first + 1
+    o_idx, o_qty = net.g_offers, net.g_offer_qty
+    o_end = np.cumsum(o_qty)
+    first_o = np.searchsorted(o_end, sup_start, side="right")
+    last_o = np.searchsorted(o_end, sup_end - 1, side="right")
+    n_sub = last_o - first_o + 1
     seg = np.repeat(np.arange(cut.size), n_sub)
-    opos = first[seg] + (np.arange(int(n_sub.sum())) - np.repeat(np.cumsum(n_sub) - n_sub, n_sub))
-    take = np.minimum(sup_end[seg], o_end[opos]) - np.maximum(
-        sup_start[seg], (o_end - np.asarray(o_qty, dtype=np.int64))[opos]
-    )
+    opos = first_o[seg] + (np.arange(int(n_sub.sum())) - np.repeat(np.cumsum(n_sub) - n_sub, n_sub))
+    take = np.minimum(sup_end[seg], o_end[opos]) - np.maximum(sup_start[seg], (o_end - o_qty)[opos])
     ri = demand[member[seg]]
-    oi = np.asarray(o_idx, dtype=np.intp)[opos]
-    srt = np.lexsort((oi, ri))
+    oi = o_idx[opos]
+    # A request takes at most one stretch of each offer, so (request, offer) is a unique key.
+    srt = np.argsort(ri * len(offers) + oi)
     ri, oi, take = ri[srt], oi[srt], take[srt]  # by request, then offer
-    price = np.asarray([o.unit_price for o in offers], dtype=np.float64)
-    cost = math.fsum((take * price[oi]).tolist())
+    # The cost offer by offer: units per offer are exact in doubles (at most MAX_UNITS).
+    price = np.asarray(list(map(attrgetter("unit_price"), offers)), dtype=np.float64)
+    units = np.bincount(oi, weights=take, minlength=len(offers))
+    cost = math.fsum((units * price).tolist())
     return ri.tolist(), oi.tolist(), take.tolist(), cost
