@@ -93,17 +93,24 @@ def compress(
 
     # Offer groups. Offers of an item nobody asks for, with nothing in stock or serving no
     # region lead nowhere. A group's number is drawn the first time its key is looked up.
-    live = [
-        oi
-        for oi, (item, qty, regions) in enumerate(
-            map(attrgetter("item", "quantity", "regions"), offers)
-        )
-        if qty and regions and item in item_code
-    ]
-    sel = [offers[oi] for oi in live]
-    o_item = list(map(attrgetter("item"), sel))
-    o_price = list(map(attrgetter("unit_price"), sel))
-    o_regions = list(map(attrgetter("regions"), sel))
+    columns = (
+        list(map(attrgetter("item"), offers)),
+        list(map(attrgetter("quantity"), offers)),
+        list(map(attrgetter("unit_price"), offers)),
+        list(map(attrgetter("regions"), offers)),
+    )
+    if all(columns[1]) and all(columns[3]) and all(map(item_code.__contains__, columns[0])):
+        live: list[int] | range = range(len(offers))
+        o_item, o_qty_list, o_price, o_regions = columns
+    else:
+        live = [
+            oi
+            for oi, (item, qty, regions) in enumerate(
+                zip(columns[0], columns[1], columns[3], strict=True)
+            )
+            if qty and regions and item in item_code
+        ]
+        o_item, o_qty_list, o_price, o_regions = ([col[oi] for oi in live] for col in columns)
     group_of: defaultdict[tuple[str, float, frozenset[str]], int] = defaultdict(count().__next__)
     o_group = np.asarray(
         list(
@@ -113,7 +120,7 @@ def compress(
     )
     n_groups = len(group_of)
     _g, head = np.unique(o_group, return_index=True)  # each group's first offer
-    o_qty = np.asarray(list(map(attrgetter("quantity"), sel)), dtype=np.int64)
+    o_qty = np.asarray(o_qty_list, dtype=np.int64)
     # Doubles hold the sums exactly: totals are at most MAX_UNITS.
     g_qty = np.bincount(o_group, weights=o_qty, minlength=n_groups).astype(np.int64)
     by_group = np.argsort(o_group, kind="stable")
@@ -122,15 +129,14 @@ def compress(
     heads = head.tolist()
     gi = np.asarray([item_code[o_item[i]] for i in heads], dtype=np.int64)
     g_price = [o_price[i] for i in heads]
-    # (group, region) for every region a group serves that some request names; an offer
-    # may name a region twice.
+    # (group, region) for every region a group serves that some request names (twice if an
+    # offer names a region twice: the entries drop the repeat).
     g_regions = list(map(o_regions.__getitem__, heads))
     n_pairs = np.fromiter(map(len, g_regions), dtype=np.int64, count=n_groups)
     flat = list(chain.from_iterable(g_regions))
     pr = np.asarray(list(map(region_code.get, flat, repeat(-1, len(flat)))), dtype=np.int64)
     pg = np.repeat(np.arange(n_groups, dtype=np.int64), n_pairs)[pr >= 0]
-    both = np.unique(pg * max(n_regions, 1) + pr[pr >= 0])
-    pg, pr = both // max(n_regions, 1), both % max(n_regions, 1)
+    pr = pr[pr >= 0]
     item_supply = np.bincount(gi, weights=g_qty, minlength=n_items).astype(np.int64).tolist()
 
     # Every price as a code, in price order; a cap as the number of prices within it (one
@@ -195,6 +201,10 @@ def compress(
     e_group, e_node = pg[ok], first_chain + j[ok]
     by_node = np.lexsort((e_group, e_node))
     e_group, e_node = e_group[by_node], e_node[by_node]
+    repeat_ = (e_group[1:] == e_group[:-1]) & (e_node[1:] == e_node[:-1])
+    if repeat_.any():
+        once = np.r_[True, ~repeat_]
+        e_group, e_node = e_group[once], e_node[once]
 
     n_nodes = first_chain + chain_key.size
     h_item = h_ir // max(n_regions, 1)
