@@ -136,6 +136,16 @@ class UnionNetwork:
         # they are handed over as zero (cuts, hence flow values, are unchanged) and no flow
         # on a source or sink edge is ever lowered, whatever the solver's push order.
         self.useless = (self.indices == 0) | (self.rows == 1)
+        # What every flow reads, taken out once: the edges of each kind with their ends, and
+        # the arcs' ends in the solver's 32-bit node numbers.
+        self.src_edges = np.flatnonzero(self.is_source)
+        self.src_head = head[self.src_edges]
+        self.snk_edges = np.flatnonzero(self.is_sink)
+        self.snk_tail = tail[self.snk_edges]
+        self.mid_edges = np.flatnonzero(self.is_internal)
+        self.mid_tail, self.mid_head = tail[self.mid_edges], head[self.mid_edges]
+        self.tail32, self.head32 = tail.astype(np.int32), head.astype(np.int32)
+        self.rows32, self.indices32 = self.rows.astype(np.int32), self.indices.astype(np.int32)
 
     def max_flow(
         self, source_cap: NDArray[np.int64], sink_cap: NDArray[np.int64], part: NDArray[np.int64]
@@ -151,19 +161,19 @@ class UnionNetwork:
         import numpy as np
 
         cap = np.zeros(self.tail.size, dtype=np.int64)
-        src, snk, mid = self.is_source, self.is_sink, self.is_internal
-        cap[src] = source_cap[self.head[src]]
-        cap[snk] = sink_cap[self.tail[snk]]
-        pt, ph = part[self.tail[mid]], part[self.head[mid]]
-        cap[mid] = np.where((pt == ph) & (pt >= 0), INF, 0)
-        total = int(cap[src].sum())
+        from_source = source_cap[self.src_head]
+        cap[self.src_edges] = from_source
+        cap[self.snk_edges] = sink_cap[self.snk_tail]
+        pt = part[self.mid_tail]
+        cap[self.mid_edges] = np.where((pt == part[self.mid_head]) & (pt >= 0), INF, 0)
+        total = int(from_source.sum())
         assert total < LIMIT, "source capacities beyond the union's range"
         # From zero the residual network is the network itself: the edges go in as they are.
-        flow, reached = _solve(self.tail, self.head, np.minimum(cap, total + 1))
+        flow, reached = _solve(self.tail32, self.head32, np.minimum(cap, total + 1))
         reach = np.zeros(self.n, dtype=np.bool_)
         reach[reached] = True
         into_sink = np.zeros(self.n, dtype=np.int64)
-        into_sink[self.tail[snk]] = flow[snk]
+        into_sink[self.snk_tail] = flow[self.snk_edges]
         return into_sink, reach
 
     def _augment(self, res: NDArray[np.int64], total: int) -> None:
@@ -176,12 +186,12 @@ class UnionNetwork:
             return
         cap = np.minimum(res, total + 1)
         cap[self.useless] = 0
-        sent, _reach = _solve(self.rows, self.indices, cap)
+        sent, _reach = _solve(self.rows32, self.indices32, cap)
         res -= sent - sent[self.rev]
 
 
 def _solve(
-    tails: NDArray[np.int64], heads: NDArray[np.int64], caps: NDArray[np.int64]
+    tails: NDArray[np.int32], heads: NDArray[np.int32], caps: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], list[int]]:
     """One compiled maximum flow from node 0 to node 1 over the given arcs: the flow on each
     arc, and the nodes the final residual network reaches from node 0.
@@ -196,8 +206,8 @@ def _solve(
     live = np.flatnonzero(caps > 0)
     solver = SimpleMaxFlow()
     solver.add_arcs_with_capacity(
-        np.append(tails[live], 0).astype(np.int32),
-        np.append(heads[live], 1).astype(np.int32),
+        np.append(tails[live], np.int32(0)),
+        np.append(heads[live], np.int32(1)),
         np.append(caps[live], 0),
     )
     status = solver.solve(0, 1)
@@ -237,7 +247,7 @@ class UnionFlow:
     def augment(self) -> None:
         """Augment to a maximum flow (see the class docstring)."""
         net = self.net
-        left = int(self.res[net.fwd[net.is_source]].sum())
+        left = int(self.res[net.fwd[net.src_edges]].sum())
         net._augment(self.res, left)
 
     def edge_flow(self, edges: NDArray[np.int64]) -> NDArray[np.int64]:

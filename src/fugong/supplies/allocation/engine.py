@@ -823,13 +823,13 @@ def _allocate(problem: Problem) -> Plan:
         TierResult(t, int(r), int(a))
         for t, r, a in zip(tier_values, requested_by_tier, allocated_by_tier, strict=True)
     )
-    fair_fill = _fractions(num, den)[req_cls].tolist() if n else []
+    # The numeric columns stay numpy arrays: the plan turns them into lists when first read.
     columns = PlanColumns(
         ids=ids,
         requested=qty,
-        allocated=allocated.tolist(),
-        fill=(allocated / q).tolist() if n else [],
-        fair_fill=fair_fill,
+        allocated=allocated,
+        fill=allocated / q if n else np.zeros(0),
+        fair_fill=_fractions(num, den)[req_cls] if n else np.zeros(0, dtype=object),
         offer_ids=[o.id for o in offers],
         line_request=line_r,
         line_offer=line_o,
@@ -861,7 +861,7 @@ def _hand_out(
     req_cls: NDArray[np.intp],
     allocated: NDArray[np.int64],
     e_flow: NDArray[np.int64],
-) -> tuple[list[int], list[int], list[int], float]:
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.int64], float]:
     """Lines (request, offer, units), sorted, and their cost.
 
     Three streams of units are laid on one axis, chain by chain: requests (by chain node,
@@ -878,7 +878,8 @@ def _hand_out(
 
     live = np.flatnonzero(e_flow > 0)
     if not live.size:
-        return [], [], [], 0.0
+        none = np.zeros(0, dtype=np.intp)
+        return none, none, none, 0.0
     p_group = net.e_group[live]
     p_len = e_flow[live]
     # Each entry starts, on its group's stretch of the offer axis, where the group's earlier
@@ -934,4 +935,4 @@ def _hand_out(
     price = np.asarray(list(map(attrgetter("unit_price"), offers)), dtype=np.float64)
     units = np.bincount(oi, weights=take, minlength=len(offers))
     cost = math.fsum((units * price).tolist())
-    return ri.tolist(), oi.tolist(), take.tolist(), cost
+    return ri, oi, take, cost

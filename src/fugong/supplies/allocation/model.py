@@ -114,7 +114,7 @@ class TierResult:
 
 @dataclass(frozen=True, slots=True)
 class PlanColumns:
-    """A plan's per-record results as parallel lists, the way the engine computes them.
+    """A plan's per-record results as parallel columns, the way the engine computes them.
 
     Requests: ``ids``, ``requested``, ``allocated``, ``fill`` and ``fair_fill``, in input
     order. Lines: ``line_request`` and ``line_offer`` index ``ids`` and ``offer_ids``;
@@ -123,13 +123,37 @@ class PlanColumns:
 
     ids: list[str]
     requested: list[int]
-    allocated: list[int]
-    fill: list[float]
-    fair_fill: list[Fraction]
+    # The numeric columns: lists, or the engine's numpy arrays (this module does not import
+    # numpy, hence Any) until :meth:`lists` converts them.
+    allocated: Any
+    fill: Any
+    fair_fill: Any
     offer_ids: list[str]
-    line_request: list[int]
-    line_offer: list[int]
-    line_quantity: list[int]
+    line_request: Any
+    line_offer: Any
+    line_quantity: Any
+
+    def lists(self) -> PlanColumns:
+        """The columns as lists of Python numbers. The engine hands over numpy arrays, as it
+        computed them; they are turned into lists once, when a caller first reads them."""
+        if isinstance(self.allocated, list):
+            return self
+
+        def listed(column: Any) -> list[Any]:
+            to_list = getattr(column, "tolist", None)
+            return to_list() if to_list is not None else list(column)
+
+        return PlanColumns(
+            self.ids,
+            self.requested,
+            listed(self.allocated),
+            listed(self.fill),
+            listed(self.fair_fill),
+            self.offer_ids,
+            listed(self.line_request),
+            listed(self.line_offer),
+            listed(self.line_quantity),
+        )
 
 
 class Plan:
@@ -178,10 +202,18 @@ class Plan:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"Plan is immutable: cannot delete '{name}'")
 
+    def _listed(self) -> PlanColumns | None:
+        """The columns as lists (converted once), or None for a plan built from records."""
+        c = self._columns
+        if c is not None and not isinstance(c.allocated, list):
+            c = c.lists()
+            object.__setattr__(self, "_columns", c)
+        return c
+
     @property
     def lines(self) -> tuple[PlanLine, ...]:
         if self._lines is None:
-            c = self._columns
+            c = self._listed()
             assert c is not None
             rid, oid = c.ids, c.offer_ids
             rows = zip(
@@ -198,7 +230,7 @@ class Plan:
     @property
     def requests(self) -> tuple[RequestResult, ...]:
         if self._requests is None:
-            c = self._columns
+            c = self._listed()
             assert c is not None
             rows = zip(c.ids, c.requested, c.allocated, c.fill, c.fair_fill, strict=True)
             built = tuple(map(tuple.__new__, repeat(RequestResult), rows))
@@ -415,7 +447,7 @@ def parse_problem(obj: object) -> Problem:
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
     """The plan in the file contract's JSON shape (``lines``, ``requests``, ``tiers``, ``cost``)."""
-    c = plan._columns  # the columns spare building the record objects
+    c = plan._listed()  # the columns spare building the record objects
     if c is not None:
         rid, oid = c.ids, c.offer_ids
         lines = [
