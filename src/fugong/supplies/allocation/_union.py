@@ -176,16 +176,23 @@ class UnionNetwork:
         into_sink[self.snk_tail] = flow[self.snk_edges]
         return into_sink, reach
 
-    def _augment(self, res: NDArray[np.int64], total: int) -> None:
+    def _augment(
+        self, res: NDArray[np.int64], total: int, nodes: NDArray[np.bool_] | None = None
+    ) -> None:
         """Augment the flow whose residual capacities (arc order) are ``res`` to a maximum
         one, in place; ``total`` bounds what can still flow. No flow on a source or sink edge
-        is lowered (see ``useless``)."""
+        is lowered (see ``useless``). ``nodes``: if given, only arcs at these nodes take part
+        (the caller knows no augmenting path leads through the others)."""
         import numpy as np
 
         if not total:
             return
         cap = np.minimum(res, total + 1)
         cap[self.useless] = 0
+        if nodes is not None:
+            # Every arc touches a node other than the source and the sink (no edge joins
+            # them directly); it takes part when that node does.
+            cap[~nodes[np.where(self.rows >= 2, self.rows, self.indices)]] = 0
         sent, _reach = _solve(self.rows32, self.indices32, cap)
         res -= sent - sent[self.rev]
 
@@ -244,11 +251,13 @@ class UnionFlow:
         self.cap[edges] += by
         self.res[self.net.fwd[edges]] += by
 
-    def augment(self) -> None:
-        """Augment to a maximum flow (see the class docstring)."""
+    def augment(self, nodes: NDArray[np.bool_] | None = None) -> None:
+        """Augment to a maximum flow (see the class docstring). ``nodes``: the components
+        (items) whose sink capacities were raised since the flow was last maximum, as a mask
+        over the nodes; the others hold no augmenting path and are left out of the solve."""
         net = self.net
         left = int(self.res[net.fwd[net.src_edges]].sum())
-        net._augment(self.res, left)
+        net._augment(self.res, left, nodes)
 
     def edge_flow(self, edges: NDArray[np.int64]) -> NDArray[np.int64]:
         """The flow on the given edges (indices into the union's edge arrays)."""

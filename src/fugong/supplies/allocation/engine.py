@@ -72,23 +72,32 @@ Items never interact, so each item is solved on its own network.
    potentials or floating-point prices are involved. When the amounts take every unit on offer
    (a shortage round) the usage is forced, every plan costs the same, and the master flow of
    step 3, which delivers exactly the amounts, is the routing. The flow is then
-   unpacked: along each region chain, units entering at a level may serve any class at that
-   level or above; inside a class and inside an offer group units are handed out in input
+   unpacked from the flows on the *entries* (group -> chain node) alone: along a region chain,
+   units entering at a node may serve any class at that node or above, and a flow delivers
+   up to every node no more than entered up to it, so laying the chain's entering units (by
+   node) beside its classes' units (by node) on one axis matches every unit with a class
+   it may serve; inside a class and inside an offer group units are handed out in input
    order. Earlier tiers' routes may change here: the tiers constrain amounts, not routes.
 
 Everything above runs on the compressed networks, whose size does not grow with the number of
-requests. The networks of all items are disjoint, so each flow is *one* flow on their union,
-run by OR-Tools' compiled push-relabel on exact 64-bit capacities (:mod:`._union`):
+requests. They are built for all items at once, as numpy arrays in one node numbering
+(:mod:`._network`): only the offers and the distinct request keys are looped over in Python.
+The networks of all items are disjoint, so each flow is *one* flow on their union, run by
+OR-Tools' compiled push-relabel on exact 64-bit capacities (:mod:`._union`), and the
+bookkeeping of every step is a few numpy calls over nodes and classes, whatever the number of
+items:
 
 * step 2's results are unique, so it may use any exact maximum flow: each round of the
   decomposition (all open parts of all items) is one flow from zero, with the earlier tiers'
-  amounts as capacities (see :func:`_fair_union`);
+  amounts as capacities; a node carries the label of its part, a class its part through its
+  chain node, and a round splits every open part by the flow's minimum cut at once (see
+  :func:`_fair_union`);
 * step 3 keeps one *master* flow on the union (:class:`~._union.UnionFlow`) and raises its
   sink capacities to the floors, then the ceilings, of all items' classes of the tier at once
-  (:func:`_settle_union`), two augmentations per tier;
+  (:func:`_settle_union`), two augmentations per tier over the items that get more;
 * step 4: in a shortage item (the amounts take every unit on offer) the master flow is the
   routing; otherwise the item is routed by the cheapest-first augmentations on its own
-  Python-integer :class:`~._flow.FlowGraph`, built only then.
+  Python-integer :class:`~._flow.FlowGraph` (:class:`_ItemSolver`), built only then.
 
 Items whose scaled capacities would not fit the union's 2^61 budget run steps 2-4 on their
 own Python-integer flows. The whole-unit amounts and the routes are not unique (the spec allows
@@ -106,9 +115,10 @@ remainder are computed for the whole tier at once from its class's exact fill ``
 (64-bit integers where ``num * quantity`` fits, Python integers otherwise). The extra units of
 a class go to the largest remainders through one ``lexsort`` over the requests of the classes
 that get some but not all of them. Routing hands units out as a merge of three interval streams
-(requests within classes, pieces from offer groups, offers within groups) with
-``searchsorted``. Totals are bounded by ``MAX_UNITS`` (2^53 - 1), so sums in doubles and
-positions in 64-bit integers are exact.
+(requests by chain node and class, entry flows by chain node, offers within groups) with
+``searchsorted``; the plan keeps its numeric columns as numpy arrays until a caller reads them.
+Totals are bounded by ``MAX_UNITS`` (2^53 - 1), so sums in doubles and positions in 64-bit
+integers are exact.
 """
 
 from __future__ import annotations
@@ -600,6 +610,7 @@ def _settle_union(
     and augment). A tier has one class per chain node, so a chain node's extra flow is its
     class's amount.
     """
+    import numpy as np
 
     net, flow = u.net, u.master
     served = classes[net.c_rank[classes] > 0]
@@ -609,13 +620,18 @@ def _settle_union(
     lo, hi = floors[served], ceilings[served]
     edges = u.network.sink_edge[nodes]
     before = flow.edge_flow(edges)
+    # Items are separate components of the union and the flow is maximum in each, so only
+    # the items whose classes get more can hold an augmenting path.
+    raised = np.zeros(net.n_items, dtype=np.bool_)
+    raised[net.c_item[served[hi > 0]]] = True
+    at = np.r_[False, False, raised[net.node_item[2:]]]
     if lo.any():
         flow.raise_sink(nodes, lo)
-        flow.augment()
+        flow.augment(at)
         assert (flow.edge_flow(edges) == before + lo).all(), "floors must fit"
     if (hi != lo).any():
         flow.raise_sink(nodes, hi - lo)
-        flow.augment()
+        flow.augment(at)
     got = flow.edge_flow(edges) - before
     amount[served] = got
     by_item = _sums(net.c_item[served], got, net.n_items)
