@@ -286,6 +286,10 @@ def with_request(**changes: object) -> dict[str, object]:
             r"^offers\[0\] \(id O1\): field 'unit_price' must be a finite number",
         ),
         (
+            {"offers": [GOOD_OFFER | {"unit_price": 1e300}], "requests": []},
+            r"^offers\[0\] \(id O1\): field 'unit_price' must be >= 0 and <= 2e\+292, got 1e\+300",
+        ),
+        (
             {"offers": [GOOD_OFFER | {"regions": "A"}], "requests": []},
             r"^offers\[0\] \(id O1\): field 'regions' must be a list of strings",
         ),

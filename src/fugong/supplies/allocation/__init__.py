@@ -8,6 +8,7 @@ files. See :mod:`.engine` for the method and why it is correct.
 from fugong.supplies.allocation.engine import allocate
 from fugong.supplies.allocation.fileio import run_file
 from fugong.supplies.allocation.model import (
+    MAX_PRICE,
     MAX_UNITS,
     Offer,
     Plan,
@@ -23,6 +24,7 @@ from fugong.supplies.allocation.model import (
 )
 
 __all__ = [
+    "MAX_PRICE",
     "MAX_UNITS",
     "Offer",
     "Plan",

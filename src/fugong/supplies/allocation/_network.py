@@ -140,10 +140,12 @@ def compress(
     item_supply = np.bincount(gi, weights=g_qty, minlength=n_items).astype(np.int64).tolist()
 
     # Every price as a code, in price order; a cap as the number of prices within it (one
-    # bisection per distinct cap).
-    price_values, gp = np.unique(np.asarray(g_price, dtype=np.float64), return_inverse=True)
-    prices = price_values.tolist()
+    # bisection per distinct cap). Python's comparisons are exact for integer prices beyond
+    # 2^53 too, which doubles are not.
+    prices = sorted(set(g_price))
     n_prices = len(prices)
+    p_code = {p: i for i, p in enumerate(prices)}
+    gp = np.asarray(list(map(p_code.__getitem__, g_price)), dtype=np.int64)
     # (item, region) as one number, and the price ladder of each as sorted (ir, price) codes.
     p_ir = gi[pg] * n_regions + pr
     ladder = np.unique(p_ir * n_prices + gp[pg])

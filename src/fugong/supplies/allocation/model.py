@@ -10,6 +10,7 @@ type checker cannot see (ranges, duplicate ids).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,6 +18,7 @@ from itertools import repeat
 from typing import Any, NamedTuple
 
 __all__ = [
+    "MAX_PRICE",
     "MAX_UNITS",
     "Offer",
     "Plan",
@@ -260,6 +262,9 @@ class Plan:
 # The largest integer every JSON reader keeps exactly (RFC 7493, I-JSON); bounding each side's
 # total by it also keeps the engine's unit counts exact in 64-bit integers and doubles.
 MAX_UNITS = 2**53 - 1
+# The largest unit price: every unit on offer at it still costs a finite double in total
+# (about 2e292 yuan; a price beyond it is a typing error, not a market price).
+MAX_PRICE = sys.float_info.max / MAX_UNITS
 
 _OFFER_FIELDS = ("id", "supplier", "item", "quantity", "unit_price", "regions")
 _REQUEST_FIELDS = ("id", "enterprise", "item", "quantity", "tier", "region", "max_unit_price")
@@ -367,8 +372,9 @@ def _offer_fault(i: int, offer: Offer) -> str | None:
         return f"{where}: field 'quantity' must be >= 0, got {offer.quantity}"
     if offer.quantity > MAX_UNITS:
         return f"{where}: field 'quantity' must be <= {MAX_UNITS}, got {offer.quantity}"
-    if not 0 <= offer.unit_price < math.inf:  # also false for NaN
-        return f"{where}: field 'unit_price' must be >= 0, got {offer.unit_price}"
+    if not 0 <= offer.unit_price <= MAX_PRICE:  # also false for NaN
+        price = offer.unit_price
+        return f"{where}: field 'unit_price' must be >= 0 and <= {MAX_PRICE:.3g}, got {price}"
     return None
 
 
@@ -421,7 +427,7 @@ def validate_problem(problem: Problem) -> None:
 def validate_offers(offers: tuple[Offer, ...]) -> None:
     """The offers' part of :func:`validate_problem` (the engine checks requests its own way)."""
     for i, o in enumerate(offers):
-        if not (0 <= o.quantity <= MAX_UNITS and 0 <= o.unit_price < math.inf and o.id):
+        if not (0 <= o.quantity <= MAX_UNITS and 0 <= o.unit_price <= MAX_PRICE and o.id):
             raise ProblemError(_offer_fault(i, o))
     _check_unique("offers", [o.id for o in offers])
     _check_total("offers", [o.quantity for o in offers])
