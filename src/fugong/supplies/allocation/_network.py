@@ -119,7 +119,10 @@ def compress(
         dtype=np.int64,
     )
     n_groups = len(group_of)
-    _g, head = np.unique(o_group, return_index=True)  # each group's first offer
+    # Each group's first offer: groups are numbered in order of first appearance, so a first
+    # offer is one whose group number exceeds every number before it.
+    seen = np.maximum.accumulate(o_group)
+    head = np.flatnonzero(np.r_[True, seen[1:] > seen[:-1]]) if o_group.size else o_group
     o_qty = np.asarray(o_qty_list, dtype=np.int64)
     # Doubles hold the sums exactly: totals are at most MAX_UNITS.
     g_qty = np.bincount(o_group, weights=o_qty, minlength=n_groups).astype(np.int64)
@@ -148,7 +151,7 @@ def compress(
     gp = np.asarray(list(map(p_code.__getitem__, g_price)), dtype=np.int64)
     # (item, region) as one number, and the price ladder of each as sorted (ir, price) codes.
     p_ir = gi[pg] * n_regions + pr
-    ladder = np.unique(p_ir * n_prices + gp[pg])
+    ladder = _distinct(p_ir * n_prices + gp[pg])
 
     k_item = np.asarray(list(map(item_code.__getitem__, k_items)), dtype=np.int64)
     k_region = np.asarray(list(map(region_code.__getitem__, k_regions)), dtype=np.int64)
@@ -239,3 +242,12 @@ def compress(
         supply=supply,
         key_class=key_class,
     )
+
+
+def _distinct(values: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The distinct values, sorted (a sort and a mask: several times faster than
+    ``np.unique`` on a thousand values, which hashes first)."""
+    import numpy as np
+
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
