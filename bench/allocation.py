@@ -24,7 +24,7 @@ them in it the optimum is the trivial t = 0). As a cross-check the script prints
 tier-1 fill over the same requests, which must equal the LP's t.
 
 Usage: ``python bench/allocation.py [--requests 20000] [--time-limit 120] [--seed 7]
-[--lp-repeat 3] [--our-repeat 5]``
+[--lp-repeat 3] [--our-repeat 10]``
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--lp-repeat", type=int, default=3, help="HiGHS solves (best is kept)")
     parser.add_argument(
-        "--our-repeat", type=int, default=5, help="our runs after each HiGHS solve (best is kept)"
+        "--our-repeat", type=int, default=10, help="our runs after each HiGHS solve (best is kept)"
     )
     args = parser.parse_args()
 

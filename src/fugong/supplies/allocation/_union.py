@@ -148,7 +148,11 @@ class UnionNetwork:
         self.rows32, self.indices32 = self.rows.astype(np.int32), self.indices.astype(np.int32)
 
     def max_flow(
-        self, source_cap: NDArray[np.int64], sink_cap: NDArray[np.int64], part: NDArray[np.int64]
+        self,
+        source_cap: NDArray[np.int64],
+        sink_cap: NDArray[np.int64],
+        part: NDArray[np.int64],
+        cut: bool = True,
     ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
         """A maximum flow from source to sink, from zero.
 
@@ -156,7 +160,8 @@ class UnionNetwork:
         sub-network a node belongs to, -1 for none); an internal edge is uncapacitated
         between nodes of one part and absent otherwise. Returns the flow into the sink per
         node and which nodes the residual graph reaches from the source (the source side of
-        the minimum cut that is smallest by inclusion).
+        the minimum cut that is smallest by inclusion; with ``cut`` False, which is not
+        asked of the solver, none).
         """
         import numpy as np
 
@@ -169,7 +174,7 @@ class UnionNetwork:
         total = int(from_source.sum())
         assert total < LIMIT, "source capacities beyond the union's range"
         # From zero the residual network is the network itself: the edges go in as they are.
-        flow, reached = _solve(self.tail32, self.head32, np.minimum(cap, total + 1))
+        flow, reached = _solve(self.tail32, self.head32, np.minimum(cap, total + 1), cut)
         reach = np.zeros(self.n, dtype=np.bool_)
         reach[reached] = True
         into_sink = np.zeros(self.n, dtype=np.int64)
@@ -193,15 +198,15 @@ class UnionNetwork:
             # Every arc touches a node other than the source and the sink (no edge joins
             # them directly); it takes part when that node does.
             cap[~nodes[np.where(self.rows >= 2, self.rows, self.indices)]] = 0
-        sent, _reach = _solve(self.rows32, self.indices32, cap)
+        sent, _reach = _solve(self.rows32, self.indices32, cap, cut=False)
         res -= sent - sent[self.rev]
 
 
 def _solve(
-    tails: NDArray[np.int32], heads: NDArray[np.int32], caps: NDArray[np.int64]
+    tails: NDArray[np.int32], heads: NDArray[np.int32], caps: NDArray[np.int64], cut: bool = True
 ) -> tuple[NDArray[np.int64], list[int]]:
     """One compiled maximum flow from node 0 to node 1 over the given arcs: the flow on each
-    arc, and the nodes the final residual network reaches from node 0.
+    arc, and (if ``cut``) the nodes the final residual network reaches from node 0.
 
     Only arcs with capacity go to the solver (in the decomposition's later rounds most
     internal edges are cut off, and the solver's cost grows with its arcs); a zero arc from
@@ -222,7 +227,7 @@ def _solve(
     sent = np.zeros(caps.size, dtype=np.int64)
     if solver.optimal_flow():
         sent[live] = solver.flows(np.arange(live.size, dtype=np.int32))
-    return sent, solver.get_source_side_min_cut()
+    return sent, solver.get_source_side_min_cut() if cut else []
 
 
 class UnionFlow:

@@ -537,7 +537,7 @@ def _fair_union(
 
     # g(all classes of the tier) for every item: capacities unscaled, demands in full.
     into_sink, _reach = union.max_flow(
-        np.where(on, supply, 0), np.where(on, fixed + open_q, 0), part
+        np.where(on, supply, 0), np.where(on, fixed + open_q, 0), part, cut=False
     )
     at = np.flatnonzero(on)
     p_g = _sums(part[at], into_sink[at] - fixed[at], net.n_items)
