@@ -8,8 +8,10 @@ the engine's union path with its all-Python path.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -225,3 +227,32 @@ def test_union_refuses_two_edges_between_one_pair_of_nodes() -> None:
     # Antiparallel edges would share matrix entries with each other's reverse.
     with pytest.raises(AssertionError, match="same pair"):
         UnionNetwork([ItemNet(4, [(2, 0)], [(2, 3), (3, 2)], [3])])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cheapest_routing_by_min_cost_flow_matches_the_python_flows(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With supply to spare the routing is not forced: the union routes every such item by
+    # one min-cost flow on price ranks. If the solver refuses, the items fall back to the
+    # Python cheapest-first flows; both must cost the least (the same) and deliver the same
+    # amounts, which do not depend on the routing.
+    base = district_problem(seed, 60, 1)
+    plenty = tuple(dataclasses.replace(o, quantity=o.quantity * 10) for o in base.offers)
+    problem = Problem(plenty, base.requests)
+    calls = []
+    real = engine.cheapest_flow
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(engine, "cheapest_flow", counted)
+    fast = allocate(problem)
+    assert calls, "the min-cost routing must have run"
+    monkeypatch.setattr(engine, "cheapest_flow", lambda *args: None)
+    slow = allocate(problem)
+    assert [r.allocated for r in fast.requests] == [r.allocated for r in slow.requests]
+    assert fast.cost == pytest.approx(slow.cost, rel=1e-12)
+    check_plan(problem, fast)
+    check_plan(problem, slow)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-__all__ = ["INF", "LIMIT", "ItemNet", "UnionFlow", "UnionNetwork"]
+__all__ = ["INF", "LIMIT", "ItemNet", "UnionFlow", "UnionNetwork", "cheapest_flow"]
 
 INF = 1 << 62  # capacity of an internal (uncapacitated) edge
 LIMIT = 1 << 61  # the sum of all source capacities of one flow must stay below this
@@ -267,3 +267,29 @@ class UnionFlow:
     def edge_flow(self, edges: NDArray[np.int64]) -> NDArray[np.int64]:
         """The flow on the given edges (indices into the union's edge arrays)."""
         return self.cap[edges] - self.res[self.net.fwd[edges]]
+
+
+def cheapest_flow(
+    tails: NDArray[np.int32],
+    heads: NDArray[np.int32],
+    caps: NDArray[np.int64],
+    costs: NDArray[np.int64],
+    total: int,
+) -> NDArray[np.int64] | None:
+    """A flow of ``total`` units from node 0 to node 1 of least cost over the given arcs
+    (OR-Tools' compiled cost-scaling min-cost flow, exact integers), or None when the solver
+    refuses the ranges or finds none. Arcs without capacity are left out."""
+    import numpy as np
+    from ortools.graph.python.min_cost_flow import SimpleMinCostFlow
+
+    live = np.flatnonzero(caps > 0)
+    solver = SimpleMinCostFlow()
+    solver.add_arcs_with_capacity_and_unit_cost(tails[live], heads[live], caps[live], costs[live])
+    if solver.num_nodes() < 2:
+        return None
+    solver.set_nodes_supplies(np.asarray([0, 1], dtype=np.int32), np.asarray([total, -total]))
+    if solver.solve() != solver.OPTIMAL:
+        return None
+    flow = np.zeros(caps.size, dtype=np.int64)
+    flow[live] = solver.flows(np.arange(live.size, dtype=np.int32))
+    return flow

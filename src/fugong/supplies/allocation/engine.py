@@ -96,7 +96,9 @@ items:
   sink capacities to the floors, then the ceilings, of all items' classes of the tier at once
   (:func:`_settle_union`), two augmentations per tier over the items that get more;
 * step 4: in a shortage item (the amounts take every unit on offer) the master flow is the
-  routing; otherwise the item is routed by the cheapest-first augmentations on its own
+  routing; all other items are routed by one compiled min-cost flow whose costs are the
+  price *ranks* (:func:`_route_cheapest` shows why that is the cheapest-first routing), and
+  only if the solver refuses by the cheapest-first augmentations on each item's own
   Python-integer :class:`~._flow.FlowGraph` (:class:`_ItemSolver`), built only then.
 
 Items whose scaled capacities would not fit the union's 2^61 budget run steps 2-4 on their
@@ -134,7 +136,7 @@ from typing import TYPE_CHECKING, Any
 
 from fugong.supplies.allocation._flow import FlowGraph
 from fugong.supplies.allocation._network import Network, compress
-from fugong.supplies.allocation._union import LIMIT, UnionFlow, UnionNetwork
+from fugong.supplies.allocation._union import LIMIT, UnionFlow, UnionNetwork, cheapest_flow
 from fugong.supplies.allocation.model import (
     MAX_UNITS,
     Offer,
@@ -486,6 +488,46 @@ class _Union:
         return fixed
 
 
+def _route_cheapest(
+    u: _Union, items: NDArray[np.bool_], amount: NDArray[np.int64], e_flow: NDArray[np.int64]
+) -> bool:
+    """Step 4 for the union's ``items`` at once: the entry flows (into ``e_flow``) of a
+    routing of the amounts at least cost. False if the solver refused (nothing written).
+
+    A min-cost flow whose unit cost on a group's source edge is the *rank* of its price
+    among all prices. The cheapest-first augmentation (:meth:`_ItemSolver.route`) shows that
+    one routing maximises the units taken from every price prefix at once; a rank cost is
+    ``r_max * A - sum_k (r_(k+1) - r_k) * u(P_k)`` with every step positive, so a routing
+    is rank-cheapest exactly when it maximises every prefix, and then its price cost, the
+    same sum with price steps, is least too. Ranks are small exact integers, prices need not
+    be; items do not interact, so one flow serves all of them.
+    """
+    import numpy as np
+
+    net, union = u.net, u.network
+    served = np.flatnonzero(items[net.c_item] & (net.c_rank > 0))
+    delivered = np.zeros(union.n, dtype=np.int64)
+    np.add.at(delivered, net.c_node[served], amount[served])
+    total = int(delivered.sum())
+    prices = sorted(set(net.g_price))
+    rank = {p: i for i, p in enumerate(prices)}
+    cost = np.zeros(union.tail.size, dtype=np.int64)
+    cost[union.src_edges] = [rank[net.g_price[node - 2]] for node in union.src_head.tolist()]
+    caps = np.zeros(union.tail.size, dtype=np.int64)
+    on = np.r_[False, False, items[net.node_item[2:]]]
+    src = union.src_edges[on[union.src_head]]
+    caps[src] = union.supply[union.head[src]]
+    mid = union.mid_edges[on[union.mid_tail]]
+    caps[mid] = total + 1  # uncapacitated: nothing larger can flow
+    caps[union.snk_edges] = delivered[union.snk_tail]
+    flow = cheapest_flow(union.tail32, union.head32, caps, cost, total)
+    if flow is None:
+        return False
+    mine = items[net.node_item[net.e_node]]
+    e_flow[mine] = flow[u.entry_edges[mine]]
+    return True
+
+
 def _sums(labels: NDArray[np.int64], values: NDArray[np.int64], size: int) -> NDArray[np.int64]:
     """Exact 64-bit sums of ``values`` per label (``bincount`` would sum in doubles)."""
     import numpy as np
@@ -822,12 +864,14 @@ def _allocate(problem: Problem) -> Plan:
         forced = member & (taken == np.asarray(net.item_supply, dtype=np.float64))
         # A shortage item takes every unit on offer: its usage is forced and every plan
         # costs the same, so the master flow, which delivers exactly the amounts, is a
-        # cheapest routing. Any other item is routed cheapest-first on its own flows.
+        # cheapest routing.
         on_forced = forced[net.node_item[net.e_node]]
         e_flow[on_forced] = union.master.edge_flow(union.entry_edges[on_forced])
-        for it in np.flatnonzero(member & ~forced).tolist():
-            solver = _ItemSolver(net, it)
-            routed.append(solver)
+        # Any other item: one compiled min-cost flow for all of them (the Python flows only
+        # if the solver refuses).
+        free = member & ~forced & (taken > 0)
+        if free.any() and not _route_cheapest(union, free, amount, e_flow):
+            routed.extend(_ItemSolver(net, it) for it in np.flatnonzero(free).tolist())
     for solver in routed:
         solver.amount = {cls.sink: int(amount[cls.gid]) for cls in solver.classes if cls.rank > 0}
         e_flow[solver.entry_ids] = solver.route()
