@@ -991,8 +991,8 @@ def _hand_out(
     # A request takes at most one stretch of each offer, so (request, offer) is a unique key.
     srt = np.argsort(ri * len(offers) + oi)
     ri, oi, take = ri[srt], oi[srt], take[srt]  # by request, then offer
-    # The cost offer by offer: units per offer are exact in doubles (at most MAX_UNITS).
-    price = np.asarray(list(map(attrgetter("unit_price"), offers)), dtype=np.float64)
-    units = np.bincount(oi, weights=take, minlength=len(offers))
-    cost = math.fsum((units * price).tolist())
+    # The cost group by group (a group's offers share its price): the units a group supplies
+    # are its entries' flows, exact in doubles (at most MAX_UNITS).
+    units = np.bincount(p_group, weights=p_len, minlength=len(net.g_price)).tolist()
+    cost = math.fsum(u * p for u, p in zip(units, net.g_price, strict=True) if u)
     return ri, oi, take, cost
