@@ -256,3 +256,19 @@ def test_cheapest_routing_by_min_cost_flow_matches_the_python_flows(
     assert fast.cost == pytest.approx(slow.cost, rel=1e-12)
     check_plan(problem, fast)
     check_plan(problem, slow)
+
+
+def test_items_nobody_offers_stay_in_the_compiled_union(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An item with requests but no offers gets fill 0 in the union like any exhausted item;
+    # it must not fall to the per-item Python flows (hundreds of such items made a round
+    # seven times slower).
+    def no_python_flows(*args: Any) -> Any:
+        raise AssertionError("per-item Python flows built")
+
+    monkeypatch.setattr(engine, "_ItemSolver", no_python_flows)
+    offers = (Offer("O1", "S", "mask", 10, 1.0, ("A",)),)
+    requests = tuple(Request(f"R{i}", "E", f"item{i % 50}", 3, 1, "A") for i in range(100))
+    plan = allocate(Problem(offers, (Request("M", "E", "mask", 4, 1, "A"), *requests)))
+    got = {r.id: r.allocated for r in plan.requests}
+    assert got.pop("M") == 4 and set(got.values()) == {0}
+    assert [(ln.request, ln.offer, ln.quantity) for ln in plan.lines] == [("M", "O1", 4)]

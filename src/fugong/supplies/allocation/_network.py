@@ -38,7 +38,8 @@ class Network:
     """Arrays of the compressed network (``I64`` = int64 numpy array).
 
     Items: ``n_items``; ``item_supply`` (units offered, Python ints) and ``item_demand``.
-    Groups (node ``2 + g``): ``g_item``, ``g_price`` (floats), ``g_qty``, ``g_node``;
+    Groups (node ``2 + g``): ``g_item``, ``g_price`` (the prices as given, int or float: they
+    are compared exactly), ``g_qty``, ``g_node``;
     ``g_offers``: the offers of every group, group after group, each group's in input order,
     with their quantities ``g_offer_qty``.
     Classes: ``c_item``, ``c_tier`` (index into the sorted tiers), ``c_rank``, ``c_q`` (total

@@ -15,6 +15,9 @@ the network itself. Only arcs with capacity are handed over. Residual capacities
 can still flow are clipped to one more than that (a cut through such an arc is never smaller
 than the flow itself, and its residual stays positive), which keeps every node's sums in 64
 bits.
+
+:func:`cheapest_flow` is the one flow that is not a maximum flow: OR-Tools' min-cost flow,
+from zero, for the routing of rounds that leave supply over.
 """
 
 from __future__ import annotations
@@ -49,8 +52,10 @@ class ItemNet(NamedTuple):
 class UnionNetwork:
     """The disjoint union of item networks, one shared source (0) and sink (1).
 
-    ``offset[i]`` maps item ``i``'s local node ``x >= 2`` to the global node
-    ``offset[i] + x``. ``supply`` holds each group node's supply (0 elsewhere).
+    The engine builds it from its global edge arrays (:meth:`from_edges`); built from
+    :class:`ItemNet` pieces (the union tests do), ``offset[i]`` maps item ``i``'s local node
+    ``x >= 2`` to the global node ``offset[i] + x``. ``supply`` holds each group node's supply
+    (0 elsewhere).
     """
 
     def __init__(self, items: list[ItemNet]) -> None:

@@ -68,8 +68,11 @@ Items never interact, so each item is solved on its own network.
    re-enters the source, so a source edge's flow never decreases: at the end every price prefix
    ``P_k`` (the groups priced at most ``p_k``) supplies ``u(P_k)`` = the most any plan meeting
    the amounts can take from it. Since ``cost = p_max * A - sum_k (p_(k+1) - p_k) * u(P_k)``
-   with ``A`` the fixed total, maximising every prefix at once minimises the cost; no cost
-   potentials or floating-point prices are involved. When the amounts take every unit on offer
+   with ``A`` the fixed total, maximising every prefix at once minimises the cost. The same
+   argument with price *ranks* for prices shows that a min-cost flow on the ranks (small exact
+   integers: no floating-point prices in the solver) maximises every prefix too, so it is a
+   cheapest routing; that is how the engine routes (step 4 below), with the cheapest-first
+   augmentations as the fallback. When the amounts take every unit on offer
    (a shortage round) the usage is forced, every plan costs the same, and the master flow of
    step 3, which delivers exactly the amounts, is the routing. The flow is then
    unpacked from the flows on the *entries* (group -> chain node) alone: along a region chain,
@@ -195,7 +198,8 @@ _Part = tuple[list[_Group], list[_Class], dict[int, int], int, tuple[FlowGraph, 
 
 class _ItemSolver:
     """One item's network on exact Python-integer flows: steps 2-4 for an item too large for
-    the union's 64-bit capacities, and step 4 for a union item whose routing is not forced."""
+    the union's 64-bit capacities, and step 4 for a union item whose routing is not forced
+    when the compiled min-cost flow refuses it."""
 
     def __init__(self, net: Network, item: int) -> None:
         import numpy as np
@@ -791,7 +795,7 @@ def _allocate(problem: Problem) -> Plan:
     budget = 0
     for it, (supply, demand) in enumerate(zip(net.item_supply, net.item_demand, strict=True)):
         bound = 2 * (supply + 1) * (demand + 1)
-        if supply and budget + bound < LIMIT:
+        if budget + bound < LIMIT:
             member[it] = True
             budget += bound
     union = _Union(net, member) if member.any() else None

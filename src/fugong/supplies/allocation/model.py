@@ -160,7 +160,9 @@ class PlanColumns:
 
 class Plan:
     """A round's result: routed lines (by request, then offer, in input order), every request
-    in input order, tiers ascending, and ``cost`` = sum of line quantity x offer unit price.
+    in input order, tiers ascending, and ``cost`` = sum of line quantity x offer unit price
+    (the engine multiplies once per group of equally priced offers and sums exactly, so the
+    last digit may differ from a line-by-line float sum).
 
     Immutable. The engine hands over :class:`PlanColumns` and ``lines`` / ``requests`` become
     tuples of records on first access: a caller that only stores the plan (``plan_to_dict``)
