@@ -22,91 +22,27 @@ from zero, for the routing of rounds that leave supply over.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-__all__ = ["INF", "LIMIT", "ItemNet", "UnionFlow", "UnionNetwork", "cheapest_flow"]
+__all__ = ["INF", "LIMIT", "UnionFlow", "UnionNetwork", "cheapest_flow"]
 
 INF = 1 << 62  # capacity of an internal (uncapacitated) edge
 LIMIT = 1 << 61  # the sum of all source capacities of one flow must stay below this
 
 
-class ItemNet(NamedTuple):
-    """One item's network in local node numbers (0 source, 1 sink, then 2 .. n_nodes - 1).
-
-    ``groups``: (node, supply) of each offer group, fed by the source; ``internal``: the
-    uncapacitated edges (group to chain entry, chain to next rank); ``chain``: the chain
-    nodes, each with one edge to the sink. No two edges join the same two nodes, in either
-    direction (each edge and its reverse are one pair of entries of the union's matrix).
-    """
-
-    n_nodes: int
-    groups: list[tuple[int, int]]
-    internal: list[tuple[int, int]]
-    chain: list[int]
-
-
 class UnionNetwork:
-    """The disjoint union of item networks, one shared source (0) and sink (1).
-
-    The engine builds it from its global edge arrays (:meth:`from_edges`); built from
-    :class:`ItemNet` pieces (the union tests do), ``offset[i]`` maps item ``i``'s local node
-    ``x >= 2`` to the global node ``offset[i] + x``. ``supply`` holds each group node's supply
-    (0 elsewhere).
+    """The disjoint union of item networks: nodes ``0 .. n - 1`` with one shared source (0)
+    and sink (1), and the given edges (an edge from 0 feeds a group, an edge into 1 leaves a
+    chain node, any other edge is internal and uncapacitated). ``supply`` holds each group
+    node's supply (0 elsewhere). The engine numbers all items' nodes in one sequence, so the
+    items are the connected pieces between the source and the sink.
     """
 
-    def __init__(self, items: list[ItemNet]) -> None:
-        import numpy as np
-
-        self.offset: list[int] = []
-        self.internal_start: list[int] = []  # edge index of each item's first internal edge
-        tails: list[int] = []
-        heads: list[int] = []
-        supply: list[tuple[int, int]] = []
-        n = 2
-        for net in items:
-            off = n - 2
-            self.offset.append(off)
-            for node, qty in net.groups:
-                tails.append(0)
-                heads.append(off + node)
-                supply.append((off + node, qty))
-            self.internal_start.append(len(tails))
-            for u, v in net.internal:
-                tails.append(off + u)
-                heads.append(off + v)
-            for node in net.chain:
-                tails.append(off + node)
-                heads.append(1)
-            n += net.n_nodes - 2
-        node_supply = np.zeros(n, dtype=np.int64)
-        for node, qty in supply:
-            node_supply[node] = qty
-        self._build(
-            n, np.asarray(tails, dtype=np.int64), np.asarray(heads, dtype=np.int64), node_supply
-        )
-
-    @classmethod
-    def from_edges(
-        cls,
-        n: int,
-        tail: NDArray[np.int64],
-        head: NDArray[np.int64],
-        supply: NDArray[np.int64],
-    ) -> UnionNetwork:
-        """The network with nodes ``0 .. n - 1`` (0 source, 1 sink) and the given edges (an
-        edge from 0 feeds a group, an edge into 1 leaves a chain node, any other edge is
-        internal); ``supply`` per node. The engine builds all items' networks in one global
-        numbering, so no per-item offsets are kept."""
-        net = cls.__new__(cls)
-        net.offset, net.internal_start = [], []
-        net._build(n, tail, head, supply)
-        return net
-
-    def _build(
+    def __init__(
         self, n: int, tail: NDArray[np.int64], head: NDArray[np.int64], supply: NDArray[np.int64]
     ) -> None:
         import numpy as np
@@ -119,23 +55,13 @@ class UnionNetwork:
         self.supply = supply
         self.sink_edge = np.full(n, -1, dtype=np.int64)  # chain node -> its edge to the sink
         self.sink_edge[tail[self.is_sink]] = np.flatnonzero(self.is_sink)
-        # The residual network: every edge and its reverse are two arcs, in CSR order (rows
-        # by tail); ``fwd`` gives each edge's forward arc, ``rev`` pairs every arc with its
-        # reverse.
+        # The residual network: edge k is arc k and its reverse is arc m + k; ``fwd`` gives
+        # each edge's forward arc, ``rev`` pairs every arc with its reverse.
         m = tail.size
-        rows = np.concatenate((tail, head))
-        cols = np.concatenate((head, tail))
-        order = np.lexsort((cols, rows))
-        where = np.empty(2 * m, dtype=np.int64)
-        where[order] = np.arange(2 * m)
-        self.fwd = where[:m]
-        self.rev = np.empty(2 * m, dtype=np.int64)
-        self.rev[where[:m]] = where[m:]
-        self.rev[where[m:]] = where[:m]
-        self.rows = rows[order]
-        self.indices = cols[order]
-        same = (self.rows[1:] == self.rows[:-1]) & (self.indices[1:] == self.indices[:-1])
-        assert not same.any(), "two edges join the same pair of nodes"
+        self.rows = np.concatenate((tail, head))
+        self.indices = np.concatenate((head, tail))
+        self.fwd = np.arange(m, dtype=np.int64)
+        self.rev = np.concatenate((np.arange(m, 2 * m), np.arange(m))).astype(np.int64)
         self.nnz = 2 * m
         # Residual arcs into the source or out of the sink: no augmenting path uses one, so
         # they are handed over as zero (cuts, hence flow values, are unchanged) and no flow

@@ -471,7 +471,7 @@ class _Union:
         supply = np.where(member[owner] & (net.node_item >= 0), net.supply, 0)
         self.net = net
         self.member = member
-        self.network = UnionNetwork.from_edges(net.n_nodes, tail, head, supply)
+        self.network = UnionNetwork(net.n_nodes, tail, head, supply)
         self.master = UnionFlow(self.network)
         self.entry_edges = n_groups + np.arange(net.e_group.size, dtype=np.int64)
         self.sink_edges = np.flatnonzero(self.network.is_sink)
