@@ -41,6 +41,7 @@ FIELDS = {
     "g_item",
     "g_price",
     "g_qty",
+    "g_rank",
     "g_offers",
     "g_offer_qty",
     "g_node",
@@ -227,6 +228,8 @@ def check(
     assert ints(net.g_item) == [code[item] for item in exp.g_item]
     assert list(net.g_price) == exp.g_price
     assert ints(net.g_qty) == exp.g_qty
+    ladder = sorted(set(exp.g_price))
+    assert ints(net.g_rank) == [ladder.index(p) for p in exp.g_price]
     assert ints(net.g_offers) == [i for members in exp.groups for i in members]
     assert ints(net.g_offer_qty) == [offers[i].quantity for m in exp.groups for i in m]
     assert ints(net.g_node) == list(range(2, first))

@@ -39,7 +39,8 @@ class Network:
 
     Items: ``n_items``; ``item_supply`` (units offered, Python ints) and ``item_demand``.
     Groups (node ``2 + g``): ``g_item``, ``g_price`` (the prices as given, int or float: they
-    are compared exactly), ``g_qty``, ``g_node``;
+    are compared exactly), ``g_rank`` (the price's rank among all groups' prices), ``g_qty``,
+    ``g_node``;
     ``g_offers``: the offers of every group, group after group, each group's in input order,
     with their quantities ``g_offer_qty``.
     Classes: ``c_item``, ``c_tier`` (index into the sorted tiers), ``c_rank``, ``c_q`` (total
@@ -56,6 +57,7 @@ class Network:
     g_item: NDArray[np.int64]
     g_price: list[float]
     g_qty: NDArray[np.int64]
+    g_rank: NDArray[np.int64]
     g_offers: NDArray[np.int64]
     g_offer_qty: NDArray[np.int64]
     g_node: NDArray[np.int64]
@@ -72,6 +74,12 @@ class Network:
     node_item: NDArray[np.int64]
     supply: NDArray[np.int64]
     key_class: NDArray[np.int64]
+
+    def nodes_of(self, items: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """Which nodes belong to the ``items`` (a mask over the items); the source and the
+        sink belong to none."""
+        # node_item is -1 at the source and the sink: the index is valid, the result masked.
+        return (self.node_item >= 0) & items[self.node_item]
 
 
 def compress(
@@ -226,6 +234,7 @@ def compress(
         g_item=gi,
         g_price=g_price,
         g_qty=g_qty,
+        g_rank=gp,
         g_offers=g_offers,
         g_offer_qty=g_offer_qty,
         g_node=np.arange(2, 2 + n_groups, dtype=np.int64),

@@ -466,21 +466,14 @@ class _Union:
         head = np.concatenate(
             (net.g_node, net.e_node, net.k_head, np.ones(chain_nodes.size, dtype=np.int64))
         )
-        owner = net.node_item.copy()
-        owner[:2] = 0
-        supply = np.where(member[owner] & (net.node_item >= 0), net.supply, 0)
         self.net = net
-        self.member = member
+        supply = np.where(net.nodes_of(member), net.supply, 0)
         self.network = UnionNetwork(net.n_nodes, tail, head, supply)
         self.master = UnionFlow(self.network)
         self.entry_edges = n_groups + np.arange(net.e_group.size, dtype=np.int64)
         self.sink_edges = np.flatnonzero(self.network.is_sink)
         self.chain_nodes = chain_nodes
-        self.on_item = np.where(net.node_item >= 0, member[owner], False)  # member nodes
-        self.item_supply = np.asarray(
-            [s if m else 0 for s, m in zip(net.item_supply, member.tolist(), strict=True)],
-            dtype=np.int64,
-        )
+        self.item_supply = np.where(member, np.asarray(net.item_supply, dtype=np.int64), 0)
         self.best = np.zeros(net.n_items, dtype=np.int64)
 
     def delivered(self) -> NDArray[np.int64]:
@@ -513,12 +506,10 @@ def _route_cheapest(
     delivered = np.zeros(union.n, dtype=np.int64)
     np.add.at(delivered, net.c_node[served], amount[served])
     total = int(delivered.sum())
-    prices = sorted(set(net.g_price))
-    rank = {p: i for i, p in enumerate(prices)}
     cost = np.zeros(union.tail.size, dtype=np.int64)
-    cost[union.src_edges] = [rank[net.g_price[node - 2]] for node in union.src_head.tolist()]
+    cost[union.src_edges] = net.g_rank[union.src_head - 2]
     caps = np.zeros(union.tail.size, dtype=np.int64)
-    on = np.r_[False, False, items[net.node_item[2:]]]
+    on = net.nodes_of(items)
     src = union.src_edges[on[union.src_head]]
     caps[src] = union.supply[union.head[src]]
     mid = union.mid_edges[on[union.mid_tail]]
@@ -577,9 +568,8 @@ def _fair_union(
     open_q[c_node] = c_q
     active = np.zeros(net.n_items, dtype=np.bool_)
     active[net.c_item[served]] = True
-    part = np.where(u.on_item, node_item, -1)
-    part[part >= 0] = np.where(active[part[part >= 0]], part[part >= 0], -1)
-    on = part >= 0
+    on = net.nodes_of(active)
+    part = np.where(on, node_item, -1)
 
     # g(all classes of the tier) for every item: capacities unscaled, demands in full.
     into_sink, _reach = union.max_flow(
@@ -670,7 +660,7 @@ def _settle_union(
     # the items whose classes get more can hold an augmenting path.
     raised = np.zeros(net.n_items, dtype=np.bool_)
     raised[net.c_item[served[hi > 0]]] = True
-    at = np.r_[False, False, raised[net.node_item[2:]]]
+    at = net.nodes_of(raised)
     if lo.any():
         flow.raise_sink(nodes, lo)
         flow.augment(at)
@@ -875,9 +865,11 @@ def _allocate(problem: Problem) -> Plan:
         # if the solver refuses).
         free = member & ~forced & (taken > 0)
         if free.any() and not _route_cheapest(union, free, amount, e_flow):
-            routed.extend(_ItemSolver(net, it) for it in np.flatnonzero(free).tolist())
+            for it in np.flatnonzero(free).tolist():
+                solver = _ItemSolver(net, it)
+                solver.amount = {c.sink: int(amount[c.gid]) for c in solver.classes if c.rank > 0}
+                routed.append(solver)
     for solver in routed:
-        solver.amount = {cls.sink: int(amount[cls.gid]) for cls in solver.classes if cls.rank > 0}
         e_flow[solver.entry_ids] = solver.route()
     line_r, line_o, line_q, cost = _hand_out(net, offers, req_cls, allocated, e_flow)
 

@@ -209,9 +209,9 @@ class Plan:
     def _listed(self) -> PlanColumns | None:
         """The columns as lists (converted once), or None for a plan built from records."""
         c = self._columns
-        if c is not None and not isinstance(c.allocated, list):
-            c = c.lists()
-            object.__setattr__(self, "_columns", c)
+        if c is not None and (listed := c.lists()) is not c:
+            object.__setattr__(self, "_columns", listed)
+            return listed
         return c
 
     @property
