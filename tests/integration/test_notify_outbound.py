@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from fugong.core import audit, notify
 from fugong.core.models import Notification, User
@@ -39,53 +39,47 @@ def outbound() -> Iterator[Recorder]:
 
 
 def test_a_rolled_back_savepoint_keeps_what_the_enclosing_transaction_queued(
-    session_factory: sessionmaker[Session], outbound: Recorder
+    session: Session, make: Factory, outbound: Recorder
 ) -> None:
-    s = session_factory()
-    try:
-        user = Factory(s).user("enterprise")
-        s.commit()
-        notify.notify(s, user, "before the savepoint")
-        with pytest.raises(RuntimeError), s.begin_nested():
-            notify.notify(s, user, "inside the failed savepoint")
-            raise RuntimeError("a per-row step failed")
-        with s.begin_nested():
-            notify.notify(s, user, "inside a good savepoint")
-        notify.notify(s, user, "after the savepoints")
-        assert outbound.sent == []
-        s.commit()
-        assert outbound.sent == [
-            "before the savepoint",
-            "inside a good savepoint",
-            "after the savepoints",
-        ]
-        # The in-app rows follow the same transactions.
-        texts = s.scalars(select(Notification.text).where(Notification.user_id == user.id))
-        assert sorted(texts) == sorted(outbound.sent)
-    finally:
-        s.close()
+    s = session
+    user = make.user("enterprise")
+    s.commit()
+    notify.notify(s, user, "before the savepoint")
+    with pytest.raises(RuntimeError), s.begin_nested():
+        notify.notify(s, user, "inside the failed savepoint")
+        raise RuntimeError("a per-row step failed")
+    with s.begin_nested():
+        notify.notify(s, user, "inside a good savepoint")
+    notify.notify(s, user, "after the savepoints")
+    assert outbound.sent == []
+    s.commit()
+    assert outbound.sent == [
+        "before the savepoint",
+        "inside a good savepoint",
+        "after the savepoints",
+    ]
+    # The in-app rows follow the same transactions.
+    texts = s.scalars(select(Notification.text).where(Notification.user_id == user.id))
+    assert sorted(texts) == sorted(outbound.sent)
 
 
 def test_an_outer_rollback_drops_everything_queued(
-    session_factory: sessionmaker[Session], outbound: Recorder
+    session: Session, make: Factory, outbound: Recorder
 ) -> None:
-    s = session_factory()
-    try:
-        user = Factory(s).user("enterprise")
-        s.commit()
-        notify.notify(s, user, "lost with the rollback")
-        with s.begin_nested():
-            notify.notify(s, user, "lost too")
-        s.rollback()
-        notify.notify(s, user, "the only one")
-        s.commit()
-        assert outbound.sent == ["the only one"]
-        n = s.scalar(
-            select(func.count()).select_from(Notification).where(Notification.user_id == user.id)
-        )
-        assert n == 1
-    finally:
-        s.close()
+    s = session
+    user = make.user("enterprise")
+    s.commit()
+    notify.notify(s, user, "lost with the rollback")
+    with s.begin_nested():
+        notify.notify(s, user, "lost too")
+    s.rollback()
+    notify.notify(s, user, "the only one")
+    s.commit()
+    assert outbound.sent == ["the only one"]
+    n = s.scalar(
+        select(func.count()).select_from(Notification).where(Notification.user_id == user.id)
+    )
+    assert n == 1
 
 
 @pytest.mark.parametrize("name", ["system", "cli", "CLI", "System"])
