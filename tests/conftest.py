@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from fugong.core import services
@@ -36,16 +37,40 @@ def need_service(name: str, reason: str) -> None:
     pytest.skip(f"!!! SKIPPED — {msg}")
 
 
-def _pg_engine(tmp_schema: str) -> Engine:
+@contextmanager
+def pg_schema(prefix: str) -> Iterator[str]:
+    """A PostgreSQL schema of its own (``prefix_<random>``), dropped afterwards; yields a URL
+    whose connections work in it (a child process can use it too). Without a server the test
+    is skipped loudly, or fails under CI=true."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = make_engine(PG_URL)
     try:
         with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{tmp_schema}"'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as e:  # any driver error means "no usable server"
         admin.dispose()
         need_service("PostgreSQL", f"{PG_URL}: {type(e).__name__}: {str(e).splitlines()[0]}")
-    admin.dispose()
-    return make_engine(PG_URL, connect_args={"options": f"-csearch_path={tmp_schema}"})
+    try:
+        yield (
+            make_url(PG_URL)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def pg_engine(prefix: str) -> Iterator[Engine]:
+    """An engine on a schema of its own (see :func:`pg_schema`), disposed afterwards."""
+    with pg_schema(prefix) as url:
+        eng = make_engine(url)
+        try:
+            yield eng
+        finally:
+            eng.dispose()
 
 
 @pytest.fixture(
@@ -61,15 +86,9 @@ def engine(
         yield eng
         eng.dispose()
         return
-    schema = f"fugong_test_{uuid.uuid4().hex[:10]}"
-    eng = _pg_engine(schema)
-    migrate.upgrade(eng)
-    yield eng
-    eng.dispose()
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_engine("fugong_test") as eng:
+        migrate.upgrade(eng)
+        yield eng
 
 
 @pytest.fixture

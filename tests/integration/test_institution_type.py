@@ -5,7 +5,6 @@ admin form and the audit trail."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from fugong.db import make_engine, migrate
 from fugong.settings import Settings
 from fugong.web.app import create_app
 from tests.api.conftest import login
-from tests.conftest import PG_URL, _pg_engine
+from tests.conftest import pg_engine
 
 # -- the schema ----------------------------------------------------------------------------
 
@@ -223,14 +222,8 @@ def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         yield eng
         eng.dispose()
         return
-    schema = f"fugong_mig_{uuid.uuid4().hex[:10]}"
-    eng = _pg_engine(schema)
-    yield eng
-    eng.dispose()
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_engine("fugong_mig") as eng:
+        yield eng
 
 
 def _types(engine: Engine) -> dict[str, str | None]:

@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fugong.db import make_engine, make_session_factory, migrate
 from fugong.screening.models import ScreeningAlarm, ScreeningReading
-from tests.conftest import PG_URL, need_service
+from tests.conftest import need_service, pg_schema
 from tests.integration.screening_sites import school_gate
 
 pytestmark = pytest.mark.slow
@@ -81,23 +80,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         url = f"sqlite:///{tmp_path / 'listener.db'}"
         yield url
         return
-    schema = f"fugong_listen_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as e:  # any driver error means "no usable server"
-        admin.dispose()
-        need_service("PostgreSQL", f"{PG_URL}: {type(e).__name__}: {str(e).splitlines()[0]}")
-    url = (
-        make_url(PG_URL)
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-        .render_as_string(hide_password=False)
-    )
-    yield url
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema("fugong_listen") as url:
+        yield url
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fugong.core.models import AuditLog, Notification, Organisation, User
-from fugong.db import make_engine, migrate
+from fugong.db import migrate
 from fugong.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fugong.supplies import queries, services
 from fugong.supplies.models import Offer, PreEpidemicPrice, SupplyOrder, SupplyRequest
@@ -27,7 +27,7 @@ from fugong.supplies.schemas import (
     RequestCreate,
     VettingDocument,
 )
-from tests.conftest import PG_URL, _pg_engine
+from tests.conftest import pg_engine
 
 LICENCE = VettingDocument(type="licence", name="营业执照", number="91440112MA5ABCDE1X")
 MEDICAL = VettingDocument(type="medical_device", name="医疗器械经营备案", number="粤穗械备2020")
@@ -377,9 +377,7 @@ def test_concurrent_direct_purchases_sell_exactly_the_stock(pg_only: Engine) -> 
     """Many buyers at once, each in its own transaction on its own connection: exactly the
     stock is sold, never more, and the stock never goes negative. A schema of its own, since
     the rows must be committed for other connections to see them."""
-    schema = f"fugong_conc_{uuid.uuid4().hex[:8]}"
-    eng = _pg_engine(schema)
-    try:
+    with pg_engine("fugong_conc") as eng:
         migrate.upgrade(eng)
         factory = sessionmaker(bind=eng, expire_on_commit=False)
         with factory.begin() as s:
@@ -429,12 +427,6 @@ def test_concurrent_direct_purchases_sell_exactly_the_stock(pg_only: Engine) -> 
             stock = s.scalar(select(Offer.stock).where(Offer.id == offer_id))
         assert outcomes.count("sold") == 50 and outcomes.count("refused") == 50
         assert sold == 50 and stock == 0
-    finally:
-        eng.dispose()
-        admin = make_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_offers_need_an_approved_supplier_with_registration_on_file(session: Session, make) -> None:
