@@ -102,6 +102,7 @@ def _nothing() -> None:
 
 
 def _best(a: Timing | None, b: Timing) -> Timing:
+    """The faster of two timings (by wall time); ``a`` None means none yet."""
     return b if a is None or b[0] < a[0] else a
 
 
@@ -115,7 +116,7 @@ def time_ours(problem: Problem, repeat: int = 3, records: bool = False) -> Timin
         if records:
             assert len(plan.requests) == len(problem.requests) and plan.lines is not None
         now = (time.perf_counter() - wall, time.process_time() - cpu)
-        best = now if best is None or now[0] < best[0] else best
+        best = _best(best, now)
     assert best is not None
     return best
 
@@ -202,7 +203,7 @@ def first_maxmin_lp(
         wall, cpu = time.perf_counter(), time.process_time()
         h.run()
         now = (time.perf_counter() - wall, time.process_time() - cpu)
-        elapsed = now if elapsed is None or now[0] < elapsed[0] else elapsed
+        elapsed = _best(elapsed, now)
         between()
     assert elapsed is not None
     status = h.modelStatusToString(h.getModelStatus())
